@@ -1,0 +1,33 @@
+"""anynet: neural networks with explicit backpropagation, written once against the
+Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-strict.
+
+>>> import anynet as an
+>>> model = an.Sequential([an.layers.Linear(64, 32), an.layers.ReLU(),
+...                        an.layers.Linear(32, 10)], seed=0)
+"""
+
+from . import datasets, layers, losses, optim
+from ._backend import BACKENDS, Backend, BackendError, available_backends, backend, use, using
+from .gradcheck import gradcheck
+from .model import Sequential
+from .train import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "History",
+    "Sequential",
+    "__version__",
+    "available_backends",
+    "backend",
+    "datasets",
+    "gradcheck",
+    "layers",
+    "losses",
+    "optim",
+    "use",
+    "using",
+]

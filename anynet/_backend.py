@@ -1,0 +1,491 @@
+"""Backends: the only module of anynet that knows array libraries by name.
+
+Everything that computes (layers, losses, optimizers, the model, training)
+takes its namespace from the arrays it is given
+(``array_api_compat.array_namespace``) and calls only functions of the Array
+API standard. What the standard does not cover lives here:
+
+* which library a name stands for, and whether it can run on this machine;
+* moving arrays between the host (NumPy) and a backend's device (DLPack when
+  the two sides can share memory, a host copy otherwise);
+* the host random generator that initializes every backend's weights equally;
+* compiling a pure function (``jax.jit``; identity elsewhere);
+* switching JAX to 64-bit floats when float64 is asked for.
+
+The current backend lives in a :class:`contextvars.ContextVar`, so
+:func:`using` is safe in threads and async code; :func:`use` sets it for the
+rest of the program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import importlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# NumPy is anynet's host library (weights are drawn on the host, data arrive
+# as NumPy arrays); it is a hard dependency, so importing it here is free.
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "available_backends",
+    "backend",
+    "get_backend",
+    "use",
+    "using",
+]
+
+#: The backend names a user may pass to :func:`use`, in the order of preference.
+BACKENDS: tuple[str, ...] = ("numpy", "jax", "cupy", "torch", "array_api_strict")
+
+# Test-only variant: NumPy whose arrays handed to anynet are read-only, so any
+# in-place write on a parameter or an input raises (JAX would silently differ).
+_TEST_BACKENDS: tuple[str, ...] = ("numpy_readonly",)
+
+_INSTALL: dict[str, str] = {
+    "numpy": "pip install numpy",
+    "jax": "pip install 'anynet[jax]'",
+    "cupy": "pip install 'anynet[cuda12]' (or 'anynet[cuda13]'), on a machine with an NVIDIA GPU",
+    "torch": "pip install 'anynet[torch]'",
+    "array_api_strict": "pip install 'anynet[strict]'",
+}
+
+_MODULES: dict[str, str] = {
+    "numpy": "numpy",
+    "numpy_readonly": "numpy",
+    "jax": "jax",
+    "cupy": "cupy",
+    "torch": "torch",
+    "array_api_strict": "array_api_strict",
+}
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot run here (not installed, no device)."""
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"backend name must be a str, one of {', '.join(map(repr, BACKENDS))}; "
+            f"got {type(name).__name__}"
+        )
+    key = name.strip().lower().replace("-", "_")
+    if key == "strict":
+        key = "array_api_strict"
+    if key not in BACKENDS and key not in _TEST_BACKENDS:
+        raise ValueError(
+            f"unknown backend {name!r}: expected one of {', '.join(map(repr, BACKENDS))}"
+        )
+    return key
+
+
+def _import(name: str) -> Any:
+    mod = _MODULES[name]
+    try:
+        return importlib.import_module(mod)
+    except ImportError as exc:
+        raise BackendError(
+            f"backend {name!r} is not installed ({mod} cannot be imported: {exc}); "
+            f"install it with: {_INSTALL[name.replace('_readonly', '')]}"
+        ) from exc
+
+
+class Backend:
+    """An array library, a device on it, and the few operations the standard lacks.
+
+    Get one with :func:`use`, :func:`using`, :func:`backend` or
+    :func:`get_backend`; do not build it yourself.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"``, ``"jax"``, ``"cupy"``, ``"torch"`` or ``"array_api_strict"``.
+    xp : module
+        The Array API namespace (``array_api_compat`` wraps NumPy, CuPy and torch;
+        JAX and array-api-strict are their own).
+    device : object
+        The device new arrays are placed on, in the library's own terms.
+    """
+
+    __slots__ = ("name", "xp", "device", "_lib")
+
+    def __init__(self, name: str, device: Any = None) -> None:
+        name = _check_name(name)
+        lib = _import(name)
+        self.name = name
+        self._lib = lib
+        if name in ("numpy", "numpy_readonly"):
+            import array_api_compat.numpy as xp
+
+            device = "cpu"
+        elif name == "jax":
+            import jax
+            import jax.numpy as xp
+
+            device = _jax_device(jax, device)
+        elif name == "cupy":
+            import array_api_compat.cupy as xp
+
+            device = _cupy_device(lib, device)
+        elif name == "torch":
+            import array_api_compat.torch as xp
+
+            device = lib.device("cpu" if device is None else device)
+        else:  # array_api_strict
+            xp = lib
+            device = lib.Device() if device is None else device
+        self.xp = xp
+        self.device = device
+
+    # ----------------------------------------------------------------- info
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={str(self.device)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Backend)
+            and other.name == self.name
+            and str(other.device) == str(self.device)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, str(self.device)))
+
+    @property
+    def version(self) -> str:
+        """The version of the array library."""
+        return str(getattr(self._lib, "__version__", "?"))
+
+    def devices(self) -> list[Any]:
+        """The devices this library can see here."""
+        return _devices(self.name, self._lib)
+
+    def dtype(self, name: Any) -> Any:
+        """The backend's dtype object for ``"float32"``, ``"float64"``, ``"int32"``...
+
+        Asking for a 64-bit dtype on JAX turns on ``jax_enable_x64`` (with a
+        warning that says so), because JAX silently truncates to 32 bits otherwise.
+        """
+        if not isinstance(name, str):
+            name = (getattr(name, "name", None) or getattr(name, "__name__", None)
+                    or str(name).rsplit(".", 1)[-1])
+        if name not in ("float32", "float64", "int32", "int64", "bool"):
+            raise ValueError(
+                f"dtype must be one of 'float32', 'float64' (or an integer/bool dtype "
+                f"for targets); got {name!r}"
+            )
+        if name.endswith("64"):
+            self._require_64bit(name)
+        return getattr(self.xp, name)
+
+    def _require_64bit(self, what: str) -> None:
+        if self.name == "jax":
+            import jax
+
+            if not jax.config.jax_enable_x64:
+                jax.config.update("jax_enable_x64", True)
+                warnings.warn(
+                    f"anynet: {what} was requested on JAX, so anynet turned on "
+                    "jax_enable_x64 for this process (JAX computes in 32 bits otherwise)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        elif self.name == "torch" and str(self.device).startswith("mps"):
+            raise BackendError(f"backend 'torch' on device {self.device} cannot compute in {what}")
+
+    def default_int(self) -> str:
+        """The integer dtype name used for class labels and indices on this backend."""
+        if self.name == "jax":
+            import jax
+
+            return "int64" if jax.config.jax_enable_x64 else "int32"
+        return "int64"
+
+    # -------------------------------------------------------------- transfer
+    def owns(self, a: Any) -> bool:
+        """Whether ``a`` is an array of this backend (any device)."""
+        import array_api_compat as c
+
+        if self.name in ("numpy", "numpy_readonly"):
+            return c.is_numpy_array(a)
+        if self.name == "jax":
+            return c.is_jax_array(a)
+        if self.name == "cupy":
+            return c.is_cupy_array(a)
+        if self.name == "torch":
+            return c.is_torch_array(a)
+        return isinstance(a, self._lib.Array) if hasattr(self._lib, "Array") else False
+
+    def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
+        """Put ``a`` (NumPy, a list, or an array of any backend) on this backend's device.
+
+        Arrays that can be shared go through DLPack without a host round trip;
+        others (CuPy to JAX-CPU, say) through a host copy.
+        """
+        dt = None if dtype is None else self.dtype(dtype)
+        name = self.name
+        if name in ("numpy", "numpy_readonly"):
+            out = np.asarray(to_numpy(a), dtype=dt)
+            if copy:
+                out = out.copy()
+            if name == "numpy_readonly":
+                out = out.view()
+                out.flags.writeable = False
+            return out
+        if name == "jax":
+            import jax
+
+            if self.owns(a):
+                out = a if dt is None else a.astype(dt)
+                return jax.device_put(out, self.device)
+            host = to_numpy(a)
+            return jax.device_put(self.xp.asarray(host, dtype=dt), self.device)
+        if name == "cupy":
+            with self._lib.cuda.Device(self.device.id):
+                if self.owns(a) or _is_torch_cuda(a):
+                    src = a if self.owns(a) else self._lib.from_dlpack(a)
+                    return self.xp.asarray(src, dtype=dt, copy=copy)
+                return self.xp.asarray(to_numpy(a), dtype=dt, copy=copy)
+        if name == "torch":
+            if self.owns(a):
+                return a.to(device=self.device, dtype=dt, copy=bool(copy))
+            if _is_cupy(a) and self.device.type == "cuda":
+                return self._lib.from_dlpack(a).to(device=self.device, dtype=dt)
+            return self._lib.as_tensor(to_numpy(a), dtype=dt, device=self.device)
+        # array_api_strict
+        if self.owns(a):
+            return a if dt is None else self.xp.astype(a, dt)
+        return self.xp.asarray(to_numpy(a), dtype=dt, device=self.device)
+
+    # ------------------------------------------------------------ numerics
+    def host_rng(self, seed: int | None) -> np.random.Generator:
+        """The host generator that draws initial weights: the same on every backend."""
+        return np.random.default_rng(seed)
+
+    def jit(self, fn: Callable, *, donate_argnums: tuple[int, ...] = ()) -> Callable:
+        """Compile a pure function on JAX (``jax.jit``); return it unchanged elsewhere."""
+        if self.name != "jax":
+            return fn
+        import jax
+
+        # Buffer donation is not implemented on JAX's CPU client: it would only warn.
+        if self.device.platform == "cpu":
+            donate_argnums = ()
+        return jax.jit(fn, donate_argnums=donate_argnums)
+
+    def synchronize(self, a: Any = None) -> None:
+        """Wait for queued device work (for timing); a no-op on synchronous backends."""
+        if self.name == "jax" and a is not None:
+            import jax
+
+            jax.block_until_ready(a)
+        elif self.name == "cupy":
+            self._lib.cuda.get_current_stream().synchronize()
+        elif self.name == "torch" and self.device.type == "cuda":
+            self._lib.cuda.synchronize(self.device)
+
+
+# ----------------------------------------------------------------- helpers
+def _jax_device(jax: Any, device: Any) -> Any:
+    if device is None:
+        return jax.devices()[0]
+    if not isinstance(device, (str, int)):
+        return device
+    if isinstance(device, int):
+        return jax.devices()[device]
+    kind, _, idx = device.partition(":")
+    kind = {"cuda": "gpu"}.get(kind, kind)
+    try:
+        devs = jax.devices(kind)
+    except RuntimeError as exc:
+        raise BackendError(f"backend 'jax' has no {kind!r} device here: {exc}") from exc
+    return devs[int(idx or 0)]
+
+
+def _cupy_device(cupy: Any, device: Any) -> Any:
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing, no GPU, ...
+        raise BackendError(f"backend 'cupy' needs an NVIDIA GPU with CUDA: {exc}") from exc
+    if n < 1:
+        raise BackendError("backend 'cupy' needs an NVIDIA GPU with CUDA: no CUDA device found")
+    if device is None:
+        idx = 0
+    elif isinstance(device, int):
+        idx = device
+    elif isinstance(device, str):
+        idx = int(device.partition(":")[2] or 0)
+    else:
+        idx = int(device.id)
+    return cupy.cuda.Device(idx)
+
+
+def _devices(name: str, lib: Any) -> list[Any]:
+    if name in ("numpy", "numpy_readonly"):
+        return ["cpu"]
+    if name == "jax":
+        return list(lib.devices())
+    if name == "cupy":
+        return [lib.cuda.Device(i) for i in range(lib.cuda.runtime.getDeviceCount())]
+    if name == "torch":
+        devs = ["cpu"]
+        if lib.cuda.is_available():
+            devs += [f"cuda:{i}" for i in range(lib.cuda.device_count())]
+        return devs
+    return [lib.Device()]
+
+
+def _is_cupy(a: Any) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
+def _is_torch_cuda(a: Any) -> bool:
+    return type(a).__module__.startswith("torch") and getattr(a, "is_cuda", False)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A NumPy copy (or view, when free) of an array of any backend, or of a list."""
+    if isinstance(a, np.ndarray):
+        return a
+    mod = type(a).__module__
+    if mod.startswith("cupy"):
+        return a.get()
+    if mod.startswith("torch"):
+        return a.detach().cpu().numpy()
+    if mod.startswith("array_api_strict"):
+        return np.asarray(a._array)  # the documented escape hatch is DLPack;
+        # _array avoids a copy and works for every dtype array-api-strict has.
+    return np.asarray(a)
+
+
+def backend_of(a: Any) -> Backend:
+    """The :class:`Backend` (and device) an array lives on."""
+    import array_api_compat as c
+
+    if c.is_numpy_array(a):
+        return get_backend("numpy")
+    if c.is_jax_array(a):
+        devs = list(a.devices())
+        return get_backend("jax", devs[0] if len(devs) == 1 else None)
+    if c.is_cupy_array(a):
+        return get_backend("cupy", int(a.device.id))
+    if c.is_torch_array(a):
+        return get_backend("torch", str(a.device))
+    if type(a).__module__.startswith("array_api_strict"):
+        return get_backend("array_api_strict")
+    raise TypeError(f"not an array of a known backend: {type(a).__name__}")
+
+
+def namespace_name(a: Any) -> str:
+    """A short name for the library an array belongs to (for error messages)."""
+    mod = type(a).__module__.split(".")[0]
+    return {"jaxlib": "jax", "builtins": type(a).__name__}.get(mod, mod)
+
+
+# ------------------------------------------------------------ current backend
+@functools.lru_cache(maxsize=None)
+def _cached(name: str, device_key: str) -> Backend:
+    return Backend(name, None if device_key == "" else device_key)
+
+
+def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
+    """The :class:`Backend` for ``name`` (``None``: the current one), created once."""
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        return backend()
+    name = _check_name(name)
+    if device is None or isinstance(device, (str, int)):
+        return _cached(name, "" if device is None else str(device))
+    return Backend(name, device)
+
+
+def _env_default() -> str:
+    env = os.environ.get("ANYNET_BACKEND", "").strip()
+    if not env:
+        return "numpy"
+    try:
+        return _check_name(env)
+    except ValueError as exc:
+        raise ValueError(f"environment variable ANYNET_BACKEND: {exc}") from None
+
+
+_DEFAULT_NAME = _env_default()
+_current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
+    "anynet_backend", default=None
+)
+
+
+def backend() -> Backend:
+    """The current :class:`Backend` (the one new models and arrays are created on)."""
+    be = _current.get()
+    if be is None:
+        be = get_backend(_DEFAULT_NAME)
+        _current.set(be)
+    return be
+
+
+def use(name: str | Backend = "numpy", device: Any = None) -> Backend:
+    """Make ``name`` the current backend and return it.
+
+    Parameters
+    ----------
+    name : {"numpy", "jax", "cupy", "torch", "array_api_strict"}
+        The array library. ``ANYNET_BACKEND`` in the environment sets the default.
+    device : str, int or device object, optional
+        Where arrays go: ``"cpu"``, ``"gpu"``/``"cuda:0"``... (default: the
+        library's default device).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> an.use("numpy")
+    Backend(name='numpy', device='cpu')
+    """
+    be = get_backend(name, device)
+    _current.set(be)
+    return be
+
+
+@contextlib.contextmanager
+def using(name: str | Backend, device: Any = None) -> Iterator[Backend]:
+    """Switch the current backend inside a ``with`` block; restored on exit, also on error.
+
+    >>> import anynet as an
+    >>> with an.using("numpy") as be:
+    ...     be.name
+    'numpy'
+    """
+    token = _current.set(get_backend(name, device))
+    try:
+        yield _current.get()  # type: ignore[misc]
+    finally:
+        _current.reset(token)
+
+
+def available_backends() -> dict[str, str | None]:
+    """Every backend name mapped to ``None`` if it can run here, else the reason why not.
+
+    >>> import anynet as an
+    >>> an.available_backends()["numpy"] is None
+    True
+    """
+    out: dict[str, str | None] = {}
+    for name in BACKENDS:
+        try:
+            get_backend(name)
+        except (BackendError, ImportError) as exc:
+            out[name] = str(exc)
+        except Exception as exc:  # a broken install: say what broke
+            out[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            out[name] = None
+    return out

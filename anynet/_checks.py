@@ -1,0 +1,118 @@
+"""Validation of user input, with messages that say what, where, expected and got.
+
+Inputs are converted to the model's backend first and then checked with
+standard calls only, so the same checks run on every backend (one host
+synchronization per check, once per ``fit``/``predict`` call, never per batch).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._backend import Backend, namespace_name
+
+Array = Any
+
+_KIND_NAMES = {
+    "U": "str",
+    "S": "bytes",
+    "O": "object",
+    "M": "datetime64",
+    "m": "timedelta64",
+    "c": "complex",
+    "V": "void",
+}
+
+
+def library_of(a: Any) -> str:
+    return namespace_name(a)
+
+
+def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
+    """Raise TypeError for an array of another backend than ``be`` (mixing is almost
+    always a mistake: say which) and for non-numeric data."""
+    ctx = f"{where}: " if where else ""
+    lib = library_of(a)
+    if not (isinstance(a, (list, tuple, int, float)) or lib == "numpy" or be.owns(a)):
+        raise TypeError(
+            f"{ctx}{name} is a {lib} array but the model lives on backend {be.name!r}; "
+            f"pass a NumPy array or a {be.name} array (or move the model with model.to({lib!r}))"
+        )
+    kind = getattr(getattr(a, "dtype", None), "kind", None)
+    if kind in _KIND_NAMES:
+        raise TypeError(
+            f"{ctx}{name} must hold real numbers (int, float or bool), got dtype {a.dtype} "
+            f"({_KIND_NAMES[kind]})"
+        )
+
+
+def to_backend(be: Backend, a: Any, *, name: str, dtype: Any = None, where: str = "") -> Array:
+    """``a`` (a NumPy array, a list, or an array of ``be``) on ``be``, cast to ``dtype``."""
+    check_source(be, a, name=name, where=where)
+    ctx = f"{where}: " if where else ""
+    if be.owns(a) and be.name != "numpy_readonly":
+        xp = be.xp
+        if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"{ctx}{name} must hold real numbers, got dtype {a.dtype}")
+        if dtype is None:
+            return a
+        dt = be.dtype(dtype)
+        return a if a.dtype == dt else xp.astype(a, dt)
+    try:
+        return be.asarray(a, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{ctx}{name} could not be converted to a {dtype or ''} array: {exc}") from exc
+
+
+def check_finite(xp: Any, a: Array, *, name: str, where: str = "") -> None:
+    """Raise ValueError naming how many entries of ``a`` are NaN/inf and the first one."""
+    if not xp.isdtype(a.dtype, "real floating"):
+        return
+    bad = ~xp.isfinite(a)
+    n_bad = int(xp.sum(xp.astype(bad, xp.int32)))
+    if n_bad:
+        flat = int(xp.argmax(xp.astype(xp.reshape(bad, (-1,)), xp.int32)))
+        idx = _unravel(flat, tuple(a.shape))
+        value = float(a[idx])
+        ctx = f"{where}: " if where else ""
+        raise ValueError(
+            f"{ctx}{name} contains {n_bad} non-finite value{'s' if n_bad > 1 else ''} "
+            f"(NaN or inf); the first is {name}[{', '.join(map(str, idx))}] = {value}"
+        )
+
+
+def check_batch_axis(a: Array, *, name: str, where: str = "", min_ndim: int = 1) -> None:
+    ctx = f"{where}: " if where else ""
+    if a.ndim < min_ndim:
+        raise ValueError(
+            f"{ctx}{name} must have at least {min_ndim} dimension{'s' if min_ndim > 1 else ''} "
+            f"with the samples on axis 0, got shape {tuple(a.shape)}"
+        )
+    if a.shape[0] == 0:
+        raise ValueError(f"{ctx}{name} is empty (shape {tuple(a.shape)}): there is nothing to compute on")
+
+
+def check_positive_int(value: Any, *, name: str, where: str = "", minimum: int = 1) -> int:
+    ctx = f"{where}: " if where else ""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{ctx}{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    idx = []
+    for s in reversed(shape):
+        flat, r = divmod(flat, s)
+        idx.append(r)
+    return tuple(reversed(idx))
+
+
+def fmt_shape(shape: tuple[int | None, ...] | None) -> str:
+    if shape is None:
+        return "(N, ...)"
+    return "(N, " + ", ".join(map(str, shape)) + ")"
+
+
+def prod(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)

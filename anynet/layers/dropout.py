@@ -1,0 +1,45 @@
+"""Inverted dropout, reproducible from a key on every backend."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from .. import _random
+from ._base import Array, Layer, Params, ns
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout(Layer):
+    """Zero each element with probability ``p`` in training and scale the rest by ``1/(1-p)``.
+
+    In inference (``training=False``) it is the identity. The mask is a pure
+    function of ``key`` (see :mod:`anynet._random`), so the same seed drops the
+    same units on every backend, and the step stays compilable.
+
+    Shapes: any -> same.
+    """
+
+    p: float = 0.5
+
+    stochastic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= self.p < 1.0:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1), got {self.p!r}")
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        if not training or self.p == 0.0:
+            return x, None
+        if key is None:
+            raise ValueError("Dropout: forward(training=True) needs a key (see anynet._random.key_from_seed)")
+        xp = ns(xp, x)
+        keep = _random.uniform(key, tuple(x.shape), x.dtype, xp=xp) >= self.p
+        return xp.where(keep, x * (1.0 / (1.0 - self.p)), 0.0), keep
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        if cache is None:
+            return dy, {}
+        return ns(xp, dy).where(cache, dy * (1.0 / (1.0 - self.p)), 0.0), {}

@@ -1,0 +1,115 @@
+"""Linear (fully connected) layer: the lecture's ``f(x, W) = W x + b``, batched."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+from ._base import Array, Layer, Params, Shape, ns
+
+_INITS = {
+    "he": "he_normal",
+    "kaiming": "he_normal",
+    "he_normal": "he_normal",
+    "he_uniform": "he_uniform",
+    "glorot": "glorot_uniform",
+    "xavier": "glorot_uniform",
+    "glorot_uniform": "glorot_uniform",
+    "glorot_normal": "glorot_normal",
+    "zeros": "zeros",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear(Layer):
+    """``y = x @ W.T + b``: one row of ``x`` per sample, ``W`` of shape (out, in).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of each input and output sample.
+    bias : bool
+        Learn ``b`` (default True).
+    weight_init : str
+        ``"he_normal"`` (alias ``"he"``, default: N(0, 2/in), right for ReLU
+        networks), ``"he_uniform"``, ``"glorot_uniform"`` (alias ``"glorot"``:
+        U(+-sqrt(6/(in+out))), right for tanh/sigmoid), ``"glorot_normal"`` or
+        ``"zeros"``. Biases start at zero.
+
+    Shapes
+    ------
+    x : (N, in_features) -> y : (N, out_features);
+    params: ``W`` (out_features, in_features), ``b`` (out_features,).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> lin = an.layers.Linear(4, 3)
+    >>> p = {"W": np.ones((3, 4)), "b": np.zeros(3)}
+    >>> lin(p, np.asarray([[1.0, 2.0, 3.0, 4.0]]))
+    array([[10., 10., 10.]])
+    """
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    weight_init: str = "he_normal"
+
+    regularized: ClassVar[tuple[str, ...]] = ("W",)
+
+    def __post_init__(self) -> None:
+        for name in ("in_features", "out_features"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"Linear: {name} must be a positive int, got {v!r}")
+        if self.weight_init not in _INITS:
+            raise ValueError(
+                f"Linear: weight_init must be one of {sorted(_INITS)}, got {self.weight_init!r}"
+            )
+
+    def init(self, rng: Any) -> Params:
+        fan_in, fan_out = self.in_features, self.out_features
+        shape = (fan_out, fan_in)
+        kind = _INITS[self.weight_init]
+        if kind == "he_normal":
+            W = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
+        elif kind == "he_uniform":
+            lim = math.sqrt(6.0 / fan_in)
+            W = rng.uniform(-lim, lim, size=shape)
+        elif kind == "glorot_uniform":
+            lim = math.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-lim, lim, size=shape)
+        elif kind == "glorot_normal":
+            W = rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
+        else:
+            W = [[0.0] * fan_in for _ in range(fan_out)]
+        params = {"W": W}
+        if self.bias:
+            params["b"] = [0.0] * fan_out  # host values: the model moves them to the backend
+        return params
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        # y = x W^T + b
+        y = x @ params["W"].T
+        if self.bias:
+            y = y + params["b"][None, :]
+        return y, x
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        x = cache
+        grads = {"W": dy.T @ x}  # dW = dy^T x
+        if self.bias:
+            grads["b"] = ns(xp, dy).sum(dy, axis=0)  # db = sum over the batch of dy
+        dx = dy @ params["W"] if need_dx else None  # dx = dy W
+        return dx, grads
+
+    def output_shape(self, input_shape: Shape | None) -> Shape | None:
+        if input_shape is not None and input_shape != (self.in_features,):
+            raise ValueError(
+                f"expects inputs of shape (N, {self.in_features}), "
+                f"but receives (N, {', '.join(map(str, input_shape))})"
+            )
+        return (self.out_features,)

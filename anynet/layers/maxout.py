@@ -1,0 +1,79 @@
+"""Maxout (Goodfellow et al. 2013): the max of ``pieces`` linear maps."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+from ._base import Array, Layer, Params, Shape, device_of, ns
+
+
+@dataclasses.dataclass(frozen=True)
+class Maxout(Layer):
+    """``y_j = max_k (x @ W[k].T + b[k])_j``, the lecture's ``max(w1.x + b1, w2.x + b2)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    pieces : int
+        Number of linear pieces ``k`` per output unit (default 2).
+
+    Shapes
+    ------
+    x : (N, in_features) -> y : (N, out_features);
+    params: ``W`` (pieces, out_features, in_features), ``b`` (pieces, out_features).
+    ``W`` is initialized Glorot-uniform per piece.
+    """
+
+    in_features: int
+    out_features: int
+    pieces: int = 2
+
+    regularized: ClassVar[tuple[str, ...]] = ("W",)
+
+    def __post_init__(self) -> None:
+        for name in ("in_features", "out_features", "pieces"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"Maxout: {name} must be a positive int, got {v!r}")
+
+    def init(self, rng: Any) -> Params:
+        lim = math.sqrt(6.0 / (self.in_features + self.out_features))
+        k, o, i = self.pieces, self.out_features, self.in_features
+        return {"W": rng.uniform(-lim, lim, size=(k, o, i)), "b": [[0.0] * o for _ in range(k)]}
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        xp = ns(xp, x)
+        k, o, i = self.pieces, self.out_features, self.in_features
+        W2 = xp.reshape(params["W"], (k * o, i))
+        z = x @ W2.T + xp.reshape(params["b"], (1, k * o))  # all k pieces in one matmul
+        z = xp.reshape(z, (x.shape[0], k, o))
+        win = xp.argmax(z, axis=1)  # (N, o): which piece is the max
+        y = xp.max(z, axis=1)
+        return y, (x, win)
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        xp = ns(xp, dy)
+        x, win = cache
+        k, o, i = self.pieces, self.out_features, self.in_features
+        # the gradient flows only into the winning piece: dz[n, k, j] = dy[n, j] [win[n, j] == k]
+        pieces = xp.reshape(xp.arange(k, dtype=win.dtype, device=device_of(win)), (1, k, 1))
+        dz = xp.where(win[:, None, :] == pieces, dy[:, None, :], 0.0)
+        dz = xp.reshape(dz, (x.shape[0], k * o))
+        grads = {
+            "W": xp.reshape(dz.T @ x, (k, o, i)),  # dW_k = dz_k^T x
+            "b": xp.reshape(xp.sum(dz, axis=0), (k, o)),
+        }
+        dx = dz @ xp.reshape(params["W"], (k * o, i)) if need_dx else None
+        return dx, grads
+
+    def output_shape(self, input_shape: Shape | None) -> Shape | None:
+        if input_shape is not None and input_shape != (self.in_features,):
+            raise ValueError(
+                f"expects inputs of shape (N, {self.in_features}), "
+                f"but receives (N, {', '.join(map(str, input_shape))})"
+            )
+        return (self.out_features,)

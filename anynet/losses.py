@@ -1,0 +1,306 @@
+"""Losses (value and gradient together) and weight regularizers.
+
+Every loss is the mean over the batch of a per-sample loss, and returns
+``(value, dL/dy)`` from one call so that shared work (the softmax, the sigmoid)
+is done once. Losses that take raw scores say so: ``SoftmaxCrossEntropy`` and
+``BinaryCrossEntropy()`` take logits, fusing the final softmax/sigmoid with the
+log for numerical stability (log-sum-exp, log-sigmoid): values and gradients
+stay finite for logits of +-1e4.
+
+Regularizers add ``lambda * R(W)`` over the layers' weights (not biases) to
+the loss and ``lambda * dR/dW`` to the gradients; pass one as
+``regularizer=`` to ``Sequential.fit``, ``loss_and_grads`` or ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+Array = Any
+
+__all__ = [
+    "L1",
+    "L1L2",
+    "L2",
+    "MSE",
+    "BinaryCrossEntropy",
+    "Hinge",
+    "Loss",
+    "MulticlassHinge",
+    "Regularizer",
+    "SoftmaxCrossEntropy",
+]
+
+
+def _ns(xp: Any, *arrays: Array) -> Any:
+    return xp if xp is not None else array_namespace(*arrays)
+
+
+def _one_hot(xp: Any, labels: Array, n_classes: int, dtype: Any) -> Array:
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
+    return xp.astype(labels[:, None] == classes[None, :], dtype)
+
+
+def _count(xp: Any, hits: Array, dtype: Any) -> Array:
+    return xp.sum(xp.astype(hits, dtype))
+
+
+class Loss:
+    """Base class: a loss is a configuration with pure ``value_and_grad``.
+
+    Subclasses implement ``value_and_grad(y, t) -> (value, dy)``: ``value`` a 0-d
+    array (the mean over the batch), ``dy`` of the shape of ``y``.
+
+    Class attributes
+    ----------------
+    target : {"labels", "binary", "sign", "any"}
+        What the targets are: integer class labels (or one-hot rows), 0/1
+        values, -1/+1 values, or any real values. The model validates targets
+        accordingly before training.
+    """
+
+    target: ClassVar[str] = "any"
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def forward(self, y: Array, t: Array, /, *, xp: Any = None) -> Array:
+        """The loss value alone (a 0-d array)."""
+        return self.value_and_grad(y, t, xp=xp)[0]
+
+    __call__ = forward
+
+    def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
+        """How many predictions in the batch are right (a 0-d float array), or
+        ``None`` for losses that do not classify (MSE)."""
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {}
+
+
+# ------------------------------------------------------------------ regression
+@dataclasses.dataclass(frozen=True)
+class MSE(Loss):
+    """Mean squared error ``mean((y - t)**2)`` over every element.
+
+    Shapes: y (N, ...) and t of the same shape -> value ().
+    Gradient: ``2 (y - t) / y.size``.
+    """
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        d = y - t
+        n = _size(y)
+        return xp.sum(d * d) / n, d * (2.0 / n)
+
+
+# ------------------------------------------------------------------ binary
+@dataclasses.dataclass(frozen=True)
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy ``-mean(t log p + (1 - t) log(1 - p))``, the lecture's BCE.
+
+    Parameters
+    ----------
+    from_logits : bool
+        True (default): ``y`` are scores ``z`` and ``p = sigmoid(z)`` is fused
+        into the loss, ``softplus(z) - t z``, with gradient ``sigmoid(z) - t``
+        (the lecture's ``a - y``): stable for any finite ``z``. End the network
+        with a ``Linear`` layer. False: ``y`` are probabilities (after a
+        ``Sigmoid`` layer), clipped to ``[eps, 1 - eps]`` so that 0 and 1 give
+        finite values; the gradient is zero where clipping acted.
+    eps : float
+        The clipping margin for ``from_logits=False`` (default 1e-7, as Keras).
+
+    Shapes: y (N,) or (N, K); t of the same size with values in [0, 1] -> value ().
+    """
+
+    from_logits: bool = True
+    eps: float = 1e-7
+
+    target: ClassVar[str] = "binary"
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        n = _size(y)
+        if self.from_logits:
+            # softplus(z) - t z = max(z, 0) - t z + log(1 + e^-|z|)
+            e = xp.exp(-xp.abs(y))
+            value = xp.sum(xp.maximum(y, 0.0) - t * y + xp.log1p(e)) / n
+            sig = xp.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+            return value, (sig - t) * (1.0 / n)  # dz = (sigmoid(z) - t) / n
+        p = xp.clip(y, self.eps, 1.0 - self.eps)
+        value = -xp.sum(t * xp.log(p) + (1.0 - t) * xp.log1p(-p)) / n
+        # dp = (p - t) / (p (1 - p)) / n inside the clip range, 0 outside
+        inside = (y > self.eps) & (y < 1.0 - self.eps)
+        grad = xp.where(inside, (p - t) / (p * (1.0 - p)), 0.0) * (1.0 / n)
+        return value, grad
+
+    def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
+        xp = _ns(xp, y)
+        return _count(xp, (y > (0.0 if self.from_logits else 0.5)) == (t > 0.5), y.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hinge(Loss):
+    """Binary hinge loss ``mean(max(0, 1 - t y))`` for targets ``t`` in {-1, +1}.
+
+    Shapes: y (N,) or (N, 1); t of the same size -> value ().
+    Gradient: ``-t / n`` where the margin ``t y < 1``, else 0.
+    """
+
+    target: ClassVar[str] = "sign"
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        n = _size(y)
+        margin = 1.0 - t * y
+        value = xp.sum(xp.maximum(margin, 0.0)) / n
+        return value, xp.where(margin > 0, -t, 0.0) * (1.0 / n)
+
+    def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
+        xp = _ns(xp, y)
+        return _count(xp, (y > 0) == (t > 0), y.dtype)
+
+
+# ------------------------------------------------------------------ multiclass
+class _Multiclass(Loss):
+    target: ClassVar[str] = "labels"
+
+    def _targets(self, xp: Any, y: Array, t: Array) -> Array:
+        """One-hot (or probability) rows of the dtype of ``y`` from labels or rows."""
+        if t.ndim == 1:
+            return _one_hot(xp, t, y.shape[-1], y.dtype)
+        return t
+
+    def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
+        xp = _ns(xp, y)
+        pred = xp.argmax(y, axis=-1)
+        labels = t if t.ndim == 1 else xp.argmax(t, axis=-1)
+        return _count(xp, pred == xp.astype(labels, pred.dtype), y.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxCrossEntropy(_Multiclass):
+    """Softmax followed by cross-entropy, fused: takes logits (scores) ``s``.
+
+    ``L_i = -log(exp(s_k) / sum_j exp(s_j))`` for the true class ``k`` (the
+    lecture's cross-entropy), computed as ``logsumexp(s) - s_k``.
+    Gradient: ``(softmax(s) - onehot(t)) / N``.
+
+    Shapes: s (N, C); t (N,) integer labels in [0, C), or (N, C) one-hot /
+    probability rows -> value ().
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> value, ds = an.losses.SoftmaxCrossEntropy().value_and_grad(
+    ...     np.asarray([[2.0, 1.0, 0.1]]), np.asarray([0]))
+    >>> round(float(value), 4)
+    0.417
+    """
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        n = y.shape[0]
+        T = self._targets(xp, y, t)
+        z = y - xp.max(y, axis=-1, keepdims=True)
+        e = xp.exp(z)
+        s = xp.sum(e, axis=-1, keepdims=True)
+        logp = z - xp.log(s)
+        value = -xp.sum(T * logp) / n
+        return value, (e / s - T) * (1.0 / n)  # ds = (softmax(s) - t) / N
+
+
+@dataclasses.dataclass(frozen=True)
+class MulticlassHinge(_Multiclass):
+    """Multiclass SVM loss (Weston-Watkins, as in CS231n):
+    ``L_i = sum_{j != k} max(0, s_j - s_k + margin)`` for the true class ``k``.
+
+    Shapes: s (N, C); t (N,) integer labels or (N, C) one-hot -> value ().
+    Gradient: +1 for every class violating the margin, minus their count on
+    the true class, over N.
+    """
+
+    margin: float = 1.0
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        n = y.shape[0]
+        T = self._targets(xp, y, t)
+        true_score = xp.sum(y * T, axis=-1, keepdims=True)
+        m = xp.where(T > 0, 0.0, y - true_score + self.margin)
+        value = xp.sum(xp.maximum(m, 0.0)) / n
+        active = xp.astype(m > 0, y.dtype)
+        grad = active - T * xp.sum(active, axis=-1, keepdims=True)
+        return value, grad * (1.0 / n)
+
+
+# ------------------------------------------------------------------ regularizers
+class Regularizer:
+    """``lambda * R(W)`` summed over every layer's weights (``layer.regularized``)."""
+
+    def value_and_grad(
+        self, params: Sequence[dict[str, Array]], layers: Sequence[Any], /, *, xp: Any = None
+    ) -> tuple[Array, list[dict[str, Array]]]:
+        """Return the penalty (0-d) and its gradient for the regularized entries only."""
+        value = None
+        grads: list[dict[str, Array]] = []
+        for p, layer in zip(params, layers):
+            g = {}
+            for k in getattr(layer, "regularized", ()):
+                v, g[k] = self._term(_ns(xp, p[k]), p[k])
+                value = v if value is None else value + v
+            grads.append(g)
+        if value is None:
+            value = 0.0
+        return value, grads
+
+    def _term(self, xp: Any, w: Array) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class L2(Regularizer):
+    """``lam * sum(W**2)`` (gradient ``2 lam W``): weight decay in the lecture's ``lambda R(W)``."""
+
+    lam: float = 1e-4
+
+    def _term(self, xp, w):
+        return self.lam * xp.sum(w * w), (2.0 * self.lam) * w
+
+
+@dataclasses.dataclass(frozen=True)
+class L1(Regularizer):
+    """``lam * sum(|W|)`` (gradient ``lam sign(W)``): pushes weights to exactly zero."""
+
+    lam: float = 1e-4
+
+    def _term(self, xp, w):
+        return self.lam * xp.sum(xp.abs(w)), self.lam * xp.sign(w)
+
+
+@dataclasses.dataclass(frozen=True)
+class L1L2(Regularizer):
+    """``l1 * sum(|W|) + l2 * sum(W**2)`` (elastic net)."""
+
+    l1: float = 0.0
+    l2: float = 0.0
+
+    def _term(self, xp, w):
+        return (self.l1 * xp.sum(xp.abs(w)) + self.l2 * xp.sum(w * w),
+                self.l1 * xp.sign(w) + (2.0 * self.l2) * w)
+
+
+def _size(a: Array) -> int:
+    n = 1
+    for s in a.shape:
+        n *= int(s)
+    return n
