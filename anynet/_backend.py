@@ -222,7 +222,7 @@ class Backend:
             return c.is_cupy_array(a)
         if self.name == "torch":
             return c.is_torch_array(a)
-        return isinstance(a, self._lib.Array) if hasattr(self._lib, "Array") else False
+        return type(a).__module__.startswith("array_api_strict")
 
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
         """Put ``a`` (NumPy, a list, or an array of any backend) on this backend's device.
@@ -270,6 +270,12 @@ class Backend:
         """The host generator that draws initial weights: the same on every backend."""
         return np.random.default_rng(seed)
 
+    @property
+    def donates(self) -> bool:
+        """Whether :meth:`jit` donates argument buffers (JAX on an accelerator): a
+        donated input must not be used after the call."""
+        return self.name == "jax" and self.device.platform != "cpu"
+
     def jit(self, fn: Callable, *, donate_argnums: tuple[int, ...] = ()) -> Callable:
         """Compile a pure function on JAX (``jax.jit``); return it unchanged elsewhere."""
         if self.name != "jax":
@@ -277,9 +283,7 @@ class Backend:
         import jax
 
         # Buffer donation is not implemented on JAX's CPU client: it would only warn.
-        if self.device.platform == "cpu":
-            donate_argnums = ()
-        return jax.jit(fn, donate_argnums=donate_argnums)
+        return jax.jit(fn, donate_argnums=donate_argnums if self.donates else ())
 
     def synchronize(self, a: Any = None) -> None:
         """Wait for queued device work (for timing); a no-op on synchronous backends."""

@@ -9,6 +9,7 @@ waits for the host.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -126,23 +127,21 @@ def fit(
         t0 = time.perf_counter()
         order = rng.permutation(n) if shuffle else range(n)
         idx_all = be.asarray(order, dtype=be.default_int())  # one transfer per epoch
+        batches = [idx_all[s * batch_size:min(n, (s + 1) * batch_size)] for s in range(steps)]
+        start = _keep(be, params, state)  # to replay the epoch if it diverges
         total = correct = None
-        for s in range(steps):
-            idx = idx_all[s * batch_size:min(n, (s + 1) * batch_size)]
+        for idx in batches:
             params, state, value, c = step(params, state, X, T, idx)
-            b = min(batch_size, n - s * batch_size)
+            b = idx.shape[0]
             total = value * b if total is None else total + value * b
             if c is not None:
                 correct = c if correct is None else correct + c
-        model.params = params
         logs = {"loss": float(total) / n}
+        if not (math.isfinite(logs["loss"]) and _finite(be.xp, params)):
+            _diverged(model, step, start, X, T, batches, epoch, epochs)
+        model.params = params
         if correct is not None:
             logs["accuracy"] = float(correct) / n
-        if logs["loss"] != logs["loss"] or abs(logs["loss"]) == float("inf"):
-            raise FloatingPointError(
-                f"fit: the loss became {logs['loss']} in epoch {epoch} (lower the learning rate, "
-                "or clip gradients with clip_norm=...)"
-            )
         if val is not None:
             v = model._evaluate(val[0], val[1], loss, regularizer, 4096)
             logs.update({f"val_{k}": value for k, value in v.items()})
@@ -157,3 +156,46 @@ def fit(
         if stop:
             break
     return hist
+
+
+def _keep(be: Any, params: Any, state: Any) -> tuple[Any, Any]:
+    """References to (params, state), or copies where the step donates its buffers."""
+    if not be.donates:
+        return params, state
+    xp = be.xp
+    copy = [{k: xp.asarray(v, copy=True) for k, v in p.items()} for p in params]
+    st = {k: (xp.asarray(v, copy=True) if not isinstance(v, list)
+              else [{kk: xp.asarray(vv, copy=True) for kk, vv in d.items()} for d in v])
+          for k, v in state.items()}
+    return copy, st
+
+
+def _finite(xp: Any, params: Any) -> bool:
+    return all(bool(xp.all(xp.isfinite(v))) for p in params for v in p.values())
+
+
+def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any, batches: list,
+              epoch: int, epochs: int) -> None:
+    """Replay the epoch step by step from its start to name the step where the loss or
+    the parameters stopped being finite; leave the model at the last finite parameters."""
+    be, xp = model.backend, model.backend.xp
+    params, state = start
+    for s, idx in enumerate(batches):
+        kept = _keep(be, params, state)
+        new_params, new_state, value, _ = step(params, state, X, T, idx)
+        v = float(value)
+        if not math.isfinite(v) or not _finite(xp, new_params):
+            model.params = kept[0]
+            what = (f"the loss became {v}" if not math.isfinite(v)
+                    else "a gradient made the parameters non-finite")
+            raise FloatingPointError(
+                f"fit: training diverged in epoch {epoch + 1}/{epochs}, step {s + 1}/{len(batches)}: "
+                f"{what}. The model keeps its parameters from before that step. Lower the learning "
+                "rate, scale the inputs, or clip gradients (e.g. optimizer clip_norm=1.0)."
+            )
+        params, state = new_params, new_state
+    model.params = start[0]
+    raise FloatingPointError(
+        f"fit: training diverged in epoch {epoch + 1}/{epochs} but not when replayed step by step "
+        "(a non-deterministic backend?); the model keeps its parameters from the start of that epoch."
+    )

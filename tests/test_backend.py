@@ -1,0 +1,86 @@
+"""anynet.use / using / backend / available_backends and moving arrays."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet._backend import to_numpy
+
+from .conftest import assert_close
+
+
+def test_use_returns_and_sets_the_current_backend(be):
+    prev = an.backend()
+    try:
+        got = an.use("numpy")
+        assert got is an.backend()
+        assert got.name == "numpy" and got.device == "cpu"
+        assert got.xp.__name__ == "array_api_compat.numpy"
+    finally:
+        an.use(prev)
+    assert an.backend() is prev
+
+
+def test_using_restores_on_exit_and_on_error(be):
+    before = an.backend()
+    with pytest.raises(RuntimeError, match="boom"):
+        with an.using("numpy") as inner:
+            assert an.backend() is inner
+            raise RuntimeError("boom")
+    assert an.backend() is before
+
+
+def test_available_backends_reports_every_name_with_none_or_a_reason():
+    avail = an.available_backends()
+    assert set(avail) == set(an.BACKENDS)
+    assert avail["numpy"] is None
+    for name, why in avail.items():
+        assert why is None or (isinstance(why, str) and name in why)
+
+
+def test_unknown_backend_name_lists_valid_names():
+    with pytest.raises(ValueError, match=r"unknown backend 'tensorflow'.*'numpy', 'jax'"):
+        an.use("tensorflow")
+
+
+def test_environment_variable_picks_the_default_backend():
+    env = {**os.environ, "ANYNET_BACKEND": "array_api_strict"}
+    code = "import anynet as an; print(an.backend().name)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if "not installed" in out.stderr:
+        pytest.skip("array_api_strict is not installed in this session")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "array_api_strict"
+
+
+def test_environment_variable_with_a_bad_name_fails_clearly():
+    env = {**os.environ, "ANYNET_BACKEND": "nope"}
+    out = subprocess.run([sys.executable, "-c", "import anynet"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "ANYNET_BACKEND" in out.stderr and "unknown backend 'nope'" in out.stderr
+
+
+def test_asarray_moves_numpy_in_and_back_out(be):
+    host = np.arange(6, dtype=np.float64).reshape(2, 3)
+    a = be.asarray(host, dtype="float32")
+    assert_close(a, host, be, dtype="float32")
+    assert np.array_equal(to_numpy(a), host.astype(np.float32))
+
+
+def test_float64_is_available_on_request(be):
+    a = be.asarray([1.0, 2.0], dtype="float64")
+    assert a.dtype == be.dtype("float64")
+
+
+def test_readonly_backend_really_hands_out_readonly_arrays(be):
+    if be.name != "numpy_readonly":
+        pytest.skip("only the numpy_readonly session checks its own guard")
+    model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    with pytest.raises(ValueError, match="read-only"):
+        model.params[0]["W"][0, 0] = 1.0

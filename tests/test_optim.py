@@ -1,0 +1,145 @@
+"""Optimizers: pure init/update, known first steps, schedules, and torch.optim where installed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet._backend import to_numpy
+
+from .conftest import assert_close
+
+optim = an.optim
+
+
+def _tree(be, *arrays, dtype="float64"):
+    return [{"W": be.asarray(a, dtype=dtype)} for a in arrays]
+
+
+def test_sgd_step_is_w_minus_lr_grad(be):
+    p, g = _tree(be, [[1.0, -2.0]]), _tree(be, [[0.5, 0.25]])
+    opt = optim.SGD(lr=0.1)
+    new, state = opt.update(p, g, opt.init(p))
+    assert_close(new[0]["W"], [[0.95, -2.025]], be, dtype="float64")
+    assert float(state["step"]) == 1.0
+    assert_close(p[0]["W"], [[1.0, -2.0]], be)  # untouched
+
+
+def test_momentum_accumulates_geometrically(be):
+    p, g = _tree(be, [0.0]), _tree(be, [1.0])
+    opt = optim.SGD(lr=1.0, momentum=0.5)
+    state = opt.init(p)
+    for _ in range(3):
+        p, state = opt.update(p, g, state)
+    # velocities 1, 1.5, 1.75 -> position -(1 + 1.5 + 1.75)
+    assert_close(p[0]["W"], [-4.25], be)
+
+
+def test_adam_first_step_moves_every_weight_by_lr(be):
+    p, g = _tree(be, [1.0, 1.0, 1.0]), _tree(be, [1e-3, -5.0, 200.0])
+    opt = optim.Adam(lr=0.01)
+    new, _ = opt.update(p, g, opt.init(p))
+    assert_close(new[0]["W"], [0.99, 1.01, 0.99], be, rtol=1e-6)
+
+
+def test_adamw_decays_decoupled_from_the_gradient(be):
+    p, g = _tree(be, [2.0]), _tree(be, [0.0])
+    new, _ = optim.AdamW(lr=0.1, weight_decay=0.5).update(p, g, optim.AdamW(lr=0.1).init(p))
+    assert_close(new[0]["W"], [2.0 * (1 - 0.1 * 0.5)], be)
+
+
+def test_clip_norm_rescales_the_global_norm(be):
+    p, g = _tree(be, [0.0, 0.0], [0.0]), _tree(be, [3.0, 0.0], [4.0])
+    opt = optim.SGD(lr=1.0, clip_norm=1.0)
+    new, _ = opt.update(p, g, opt.init(p))
+    assert_close(new[0]["W"], [-0.6, 0.0], be, rtol=1e-9)
+    assert_close(new[1]["W"], [-0.8], be, rtol=1e-9)
+    opt = optim.SGD(lr=1.0, clip_value=0.5)
+    new, _ = opt.update(p, g, opt.init(p))
+    assert_close(new[0]["W"], [-0.5, 0.0], be)
+
+
+@pytest.mark.parametrize(
+    ("sched", "values"),
+    [
+        (optim.StepDecay(1.0, step_size=2, gamma=0.5), [1.0, 1.0, 0.5, 0.5, 0.25]),
+        (optim.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=2), [1.0, 0.5**0.5, 0.5, 0.5**1.5, 0.25]),
+        (optim.CosineDecay(1.0, decay_steps=4), [1.0, 0.5 + 0.5 * math.cos(math.pi / 4), 0.5,
+                                                 0.5 - 0.5 * math.cos(math.pi / 4), 0.0]),
+    ],
+    ids=["step", "exp", "cos"],
+)
+def test_schedules_on_ints_and_arrays(sched, values, be):
+    for step, want in enumerate(values):
+        assert sched(step) == pytest.approx(want, abs=1e-12)
+        got = sched(be.asarray(float(step), dtype="float64"))
+        assert float(got) == pytest.approx(want, abs=1e-12)
+
+
+def test_schedule_drives_the_optimizer(be):
+    p, g = _tree(be, [0.0]), _tree(be, [1.0])
+    opt = optim.SGD(lr=optim.StepDecay(1.0, step_size=1, gamma=0.1))
+    state = opt.init(p)
+    for _ in range(3):
+        p, state = opt.update(p, g, state)
+    assert_close(p[0]["W"], [-1.11], be, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: optim.SGD(lr=-1), "SGD: lr must be a positive number or a Schedule, got -1"),
+        (lambda: optim.SGD(lr=0.1, momentum=1.5), r"SGD: momentum must be in \[0, 1\)"),
+        (lambda: optim.SGD(lr=0.1, nesterov=True), "SGD: nesterov=True needs momentum > 0"),
+        (lambda: optim.Adam(beta1=1.0), r"Adam: beta1 must be in \[0, 1\)"),
+        (lambda: optim.RMSprop(weight_decay=-0.1), "RMSprop: weight_decay must be >= 0"),
+        (lambda: optim.Adam(clip_norm=0), "Adam: clip_norm must be a positive number or None"),
+    ],
+)
+def test_bad_optimizer_settings_say_what_is_wrong(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.05)),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), OPTIMIZERS, ids=[f"{o[0]}-{i}" for i, o in enumerate(OPTIMIZERS)])
+def test_updates_match_torch_optim(name, kw, be):
+    torch = pytest.importorskip("torch", reason="torch is not installed in this session (the torch "
+                                "session runs this comparison)")
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(3, 4))
+    grads = [rng.normal(size=(3, 4)) for _ in range(5)]
+    tw = torch.tensor(w0, requires_grad=True)
+    topt = getattr(torch.optim, name)([tw], **kw)
+    opt = getattr(optim, name)(**kw)
+    p = _tree(be, w0)
+    state = opt.init(p)
+    for g in grads:
+        tw.grad = torch.tensor(g)
+        topt.step()
+        p, state = opt.update(p, _tree(be, g), state)
+    assert_close(p[0]["W"], tw.detach().numpy(), be, rtol=1e-10)
+
+
+def test_update_never_writes_into_params_or_state(be):
+    p, g = _tree(be, np.ones((2, 2))), _tree(be, np.full((2, 2), 0.5))
+    opt = optim.Adam(lr=0.1)
+    state = opt.init(p)
+    snapshot = [to_numpy(state["m"][0]["W"]).copy(), to_numpy(state["v"][0]["W"]).copy()]
+    opt.update(p, g, state)
+    np.testing.assert_array_equal(to_numpy(p[0]["W"]), np.ones((2, 2)))
+    np.testing.assert_array_equal(to_numpy(state["m"][0]["W"]), snapshot[0])
+    np.testing.assert_array_equal(to_numpy(state["v"][0]["W"]), snapshot[1])

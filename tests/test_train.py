@@ -1,0 +1,137 @@
+"""fit: mini-batches, reproducibility, parity of whole runs with NumPy, history, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet._backend import to_numpy
+
+L = an.layers
+losses = an.losses
+
+
+def blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 3, size=n)
+    centers = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    return centers[t] + 0.6 * rng.normal(size=(n, 2)), t
+
+
+def mlp(**kw):
+    return an.Sequential([L.Linear(2, 16), L.ReLU(), L.Dropout(0.1), L.Linear(16, 3)], **kw)
+
+
+def test_fit_learns_and_reports_history(be):
+    x, t = blobs()
+    xv, tv = blobs(60, seed=1)
+    model = mlp(seed=0)
+    hist = model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1, momentum=0.9),
+                     epochs=15, batch_size=16, validation_data=(xv, tv), seed=0, verbose=0)
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 15 for v in hist.history.values()) and hist.epoch == list(range(15))
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    assert hist.history["val_accuracy"][-1] > 0.9
+    assert hist.params["steps"] == 8  # 120 / 16 -> 7 full batches and the last partial one
+    ev = model.evaluate(xv, tv, loss=losses.SoftmaxCrossEntropy())
+    assert ev["accuracy"] == pytest.approx(hist.history["val_accuracy"][-1])
+
+
+def test_same_seed_same_run_and_other_seed_other_run(be):
+    x, t = blobs()
+    runs = []
+    for seed in (3, 3, 4):
+        model = mlp(seed=0)
+        h = model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.Adam(lr=0.01), epochs=3,
+                      batch_size=10, seed=seed, verbose=0)
+        runs.append((h.history["loss"], to_numpy(model.params[0]["W"])))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("opt", [an.optim.SGD(lr=0.1, momentum=0.9, nesterov=True), an.optim.Adam(lr=0.01),
+                                 an.optim.RMSprop(lr=0.01, momentum=0.5)], ids=lambda o: type(o).__name__)
+def test_whole_run_matches_numpy(dtype, opt, be):
+    """The same seeded run (dropout included) on this backend and on NumPy."""
+    x, t = blobs(64)
+    out = {}
+    for name in ("numpy", be):
+        model = mlp(seed=1, dtype=dtype, backend=name)
+        h = model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=4, batch_size=8, seed=5,
+                      verbose=0, regularizer=losses.L2(1e-3))
+        out[str(name)] = (h.history["loss"], [to_numpy(v) for p in model.params for v in p.values()])
+    (l0, p0), (l1, p1) = out["numpy"], out[str(be)]
+    tol = 1e-10 if dtype == "float64" else 2e-4
+    np.testing.assert_allclose(l1, l0, rtol=tol)
+    for a, b in zip(p1, p0):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_every_loss_trains_end_to_end(be):
+    x, t = blobs(90)
+    y2 = (t == 0).astype(float)
+    cases = [
+        (losses.MulticlassHinge(), 3, t),
+        (losses.BinaryCrossEntropy(), 1, y2),
+        (losses.Hinge(), 1, 2 * y2 - 1),
+        (losses.MSE(), 1, y2),
+    ]
+    for loss, n_out, target in cases:
+        model = an.Sequential([L.Linear(2, 8), L.Tanh(), L.Linear(8, n_out)], seed=0)
+        h = model.fit(x, target, loss=loss, optimizer=an.optim.Adam(lr=0.05), epochs=10, batch_size=16,
+                      verbose=0)
+        assert h.history["loss"][-1] < h.history["loss"][0], loss
+        if loss.correct is not losses.Loss.correct and not isinstance(loss, losses.MSE):
+            assert h.history["accuracy"][-1] > 0.8, loss
+
+
+def test_fit_prints_one_line_per_epoch(be, capsys):
+    x, t = blobs(30)
+    mlp(seed=0).fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), epochs=2,
+                    batch_size=8, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2  loss ") and "accuracy" in lines[0]
+
+
+def test_callback_can_stop_training(be):
+    x, t = blobs(30)
+    seen = []
+    h = mlp(seed=0).fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), epochs=10,
+                        verbose=0, callbacks=[lambda epoch, logs: seen.append(epoch) or epoch == 2])
+    assert seen == [0, 1, 2] and len(h.epoch) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(batch_size=0), "fit: batch_size must be an int >= 1, got 0"),
+        (dict(epochs=-1), "fit: epochs must be an int >= 0, got -1"),
+        (dict(validation_data=np.ones(3)), r"fit: validation_data must be a pair \(x_val, t_val\)"),
+    ],
+)
+def test_bad_fit_arguments_say_what_is_wrong(kwargs, message, be):
+    x, t = blobs(10)
+    with pytest.raises((ValueError, TypeError), match=message):
+        mlp().fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(), verbose=0, **kwargs)
+
+
+def test_empty_data_is_refused(be):
+    with pytest.raises(ValueError, match=r"fit: x is empty \(shape \(0, 2\)\)"):
+        mlp().fit(np.ones((0, 2)), np.ones(0, dtype=int), loss=losses.SoftmaxCrossEntropy(),
+                  optimizer=an.optim.SGD(), verbose=0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's own overflow warning comes first
+def test_divergence_names_epoch_and_step_and_keeps_finite_params(be):
+    x, t = blobs(40)
+    model = an.Sequential([L.Linear(2, 3)], seed=0)
+    with pytest.raises(FloatingPointError,
+                       match=r"fit: training diverged in epoch (\d+)/3, step (\d+)/5: .* keeps its parameters"):
+        model.fit(x, np.eye(3)[t] * 1e3, loss=losses.MSE(), optimizer=an.optim.SGD(lr=1e6), epochs=3,
+                  batch_size=8, verbose=0)
+    for p in model.params:
+        for v in p.values():
+            assert np.isfinite(to_numpy(v)).all()
