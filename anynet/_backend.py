@@ -395,7 +395,7 @@ def namespace_name(a: Any) -> str:
 
 
 # ------------------------------------------------------------ current backend
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str, device_key: str) -> Backend:
     return Backend(name, None if device_key == "" else device_key)
 

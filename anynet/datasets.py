@@ -51,7 +51,7 @@ def stratified_split(t: np.ndarray, test_size: float = 0.2, seed: int = 0) -> tu
     for c in np.unique(t):
         idx = np.flatnonzero(t == c)
         rng.shuffle(idx)
-        k = int(round(test_size * idx.size))
+        k = round(test_size * idx.size)
         test.append(idx[:k])
         train.append(idx[k:])
     tr, te = np.concatenate(train), np.concatenate(test)

@@ -117,7 +117,7 @@ def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, ep
 def _check_loss(loss: Any, y: Any, t: Any, *, eps: float) -> dict[str, float]:
     be = backend_of(y) if not isinstance(y, (list, tuple)) else get_backend("numpy")
     y = _float64(be, y)
-    t = be.asarray(t) if not hasattr(t, "dtype") or "int" not in str(t.dtype) else be.asarray(t)
+    t = be.asarray(t)
     if be.xp.isdtype(t.dtype, "real floating"):
         t = _float64(be, t)
     _, dy = loss.value_and_grad(y, t, xp=be.xp)

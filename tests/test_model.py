@@ -3,6 +3,8 @@ and jax.grad for random architectures, purity, jit, moving between backends."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,7 @@ def random_problem(seed: int):
     n_in = int(rng.integers(2, 6))
     widths = [n_in] + [int(w) for w in rng.integers(2, 7, size=depth - 1)]
     layers = []
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in itertools.pairwise(widths):
         if rng.uniform() < 0.25:
             layers.append(L.Maxout(a, b, int(rng.integers(2, 4))))
         else:

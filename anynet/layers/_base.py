@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+__all__ = ["LAYERS", "Array", "Layer", "Params", "Shape", "device_of", "ns"]
+
 Array = Any
 Params = dict[str, Array]
 Shape = tuple[int, ...]

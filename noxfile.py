@@ -1,0 +1,54 @@
+"""Test anynet on every backend: ``nox`` runs them all; ``nox -l`` lists the sessions.
+
+Each backend gets its own virtual environment with what ``backends/<name>.txt``
+lists, and the same test suite with ``--backend <name>``. A backend that cannot
+run on this machine (CuPy without an NVIDIA GPU) is skipped with the reason:
+nox reports it as skipped, never as passed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_external_run = True
+
+BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
+
+# Prints nothing when the backend can run here, else the reason.
+_CHECK = """
+import sys, anynet
+name = sys.argv[1]
+try:
+    anynet._backend.get_backend(name)
+except Exception as exc:
+    print(exc)
+"""
+
+
+def _nvidia_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """Run the whole test suite on one backend (skipped, with the reason, if it cannot run here)."""
+    if backend == "cupy" and not _nvidia_gpu():
+        session.skip("cupy needs an NVIDIA GPU with CUDA; none here (no nvidia-smi, no /dev/nvidia0)")
+    session.install("-r", f"backends/{backend}.txt")
+    session.install(".[test]")
+    why = session.run("python", "-c", _CHECK, backend, silent=True) or ""
+    if why.strip():
+        session.skip(f"{backend} cannot run here: {why.strip()}")
+    session.run("pytest", f"--backend={backend}", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and common mistakes with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "anynet", "tests", "examples", "noxfile.py", *session.posargs)

@@ -1,0 +1,72 @@
+"""The main job (``anynet train``) and every example, run as a user would, on the session's backend."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def run(args, be, timeout=300):
+    env = {**os.environ, "ANYNET_BACKEND": be.name, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_anynet_train_reaches_the_accuracy_bar(be):
+    out = run(["-m", "anynet", "train"], be)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"backend {be.name}" in lines[0]
+    assert sum(line.startswith("epoch ") for line in lines) == 30
+    acc = float(re.search(r"test accuracy: ([0-9.]+)", out.stdout).group(1))
+    assert acc >= 0.96, out.stdout
+
+
+def test_anynet_train_options_and_errors(be):
+    out = run(["-m", "anynet", "train", "--epochs", "2", "--hidden", "32", "--activation", "tanh",
+               "--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--seed", "3"], be)
+    assert out.returncode == 0, out.stderr
+    assert "64 -> 32 -> 10 (tanh)" in out.stdout and "epoch 2/2" in out.stdout
+    bad = run(["-m", "anynet", "train", "--hidden", "12,x"], be)
+    assert bad.returncode == 2 and "--hidden must be comma-separated sizes" in bad.stderr
+    bad = run(["-m", "anynet", "train", "--backend", "tensorflow"], be)
+    assert bad.returncode == 1 and "unknown backend 'tensorflow'" in bad.stderr
+
+
+def test_anynet_info_lists_every_backend(be):
+    out = run(["-m", "anynet", "info"], be)
+    assert out.returncode == 0, out.stderr
+    for name in ("numpy", "jax", "cupy", "torch", "array_api_strict"):
+        assert re.search(rf"^  {name}\s", out.stdout, re.M), out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(path, be):
+    out = run([str(path)], be)
+    assert out.returncode == 0, out.stderr
+    assert f"backend {be.name}" in out.stdout
+    for acc in re.findall(r"test accuracy ([0-9.]+)", out.stdout):
+        assert float(acc) > 0.9, out.stdout
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs(be, tmp_path):
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    block = block.replace('an.use("numpy")', f"an.use({be.name!r})")
+    script = tmp_path / "readme_example.py"
+    script.write_text(block)
+    out = run([str(script)], be)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()
+    assert float(last[-3]) > 0.9 and float(last[-1]) < 1e-7
