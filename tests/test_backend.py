@@ -84,3 +84,24 @@ def test_readonly_backend_really_hands_out_readonly_arrays(be):
     model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
     with pytest.raises(ValueError, match="read-only"):
         model.params[0]["W"][0, 0] = 1.0
+
+
+def test_float64_on_jax_turns_on_x64_and_says_so():
+    code = (
+        "import warnings, jax, anynet as an\n"
+        "assert not jax.config.jax_enable_x64\n"
+        "m32 = an.Sequential([an.layers.Linear(2, 2)], backend='jax')\n"
+        "assert not jax.config.jax_enable_x64, 'float32 must leave x64 off'\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    m = an.Sequential([an.layers.Linear(2, 2)], dtype='float64', backend='jax')\n"
+        "assert jax.config.jax_enable_x64\n"
+        "assert str(m.params[0]['W'].dtype) == 'float64'\n"
+        "print([str(x.message) for x in w])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if "No module named 'jax'" in out.stderr:
+        pytest.skip("jax is not installed in this session")
+    assert out.returncode == 0, out.stderr
+    assert "turned on jax_enable_x64" in out.stdout
