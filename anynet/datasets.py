@@ -1,30 +1,75 @@
-"""Datasets bundled with anynet, returned as host (NumPy) arrays.
+"""Datasets as host (NumPy) arrays: bundled tables, 2-D toy sets, MNIST-style IDX files.
 
-This module reads files and splits them on the host; it computes nothing on a
-backend, so it uses NumPy directly (the model moves the arrays once per ``fit``).
+Three sources, one result, a :class:`Dataset` with a seeded, stratified
+train/test split and the class names:
+
+* bundled tables: ``digits`` (8x8 images), ``iris``, ``wine``, ``breast_cancer``
+  (see ``anynet/data/README.md`` for their origin and license);
+* 2-D toy sets, generated from the seed, as in the ConvNetJS classify2d demo:
+  ``spiral``, ``moons``, ``circles``, ``xor``, ``blobs`` (``make_spiral``, ...);
+* a directory with MNIST-style IDX files (``load_idx``; nothing is downloaded).
+
+This module reads files and draws points on the host and computes nothing on a
+backend, so it uses NumPy directly; a model moves the arrays to its device once
+per ``fit``.
+
+>>> import anynet as an
+>>> data = an.datasets.load("iris")
+>>> data.x_train.shape, data.x_test.shape, data.class_names
+((120, 4), (30, 4), ('setosa', 'versicolor', 'virginica'))
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # host-side file reading and splitting only
+import numpy as np  # host-side file reading, point generation and splitting only
 
-__all__ = ["Dataset", "load", "load_digits", "stratified_split"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "load",
+    "load_breast_cancer",
+    "load_digits",
+    "load_idx",
+    "load_iris",
+    "load_wine",
+    "make_blobs",
+    "make_circles",
+    "make_moons",
+    "make_spiral",
+    "make_xor",
+    "read_idx",
+    "stratified_split",
+]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """Train and test arrays with class names.
 
     Attributes
     ----------
     x_train, x_test : ndarray (N, D) float32
-    t_train, t_test : ndarray (N,) int64 labels
+    t_train, t_test : ndarray (N,) int64 labels in ``[0, len(class_names))``
     class_names : tuple of str
     name : str
+    feature_names : tuple of str
+        Empty where the features have no names (pixels, toy coordinates).
+    mean, std : ndarray (D,) float64 or None
+        The training-set statistics the features were standardized with
+        (``x = (raw - mean) / std``), or ``None`` when they were not.
+
+    Shapes
+    ------
+    x_train (N_train, D), t_train (N_train,), x_test (N_test, D), t_test (N_test,).
     """
 
     x_train: np.ndarray
@@ -33,19 +78,53 @@ class Dataset:
     t_test: np.ndarray
     class_names: tuple[str, ...]
     name: str
+    feature_names: tuple[str, ...] = ()
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        """D, the number of features per sample."""
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+    def standardize(self, x: Any) -> np.ndarray:
+        """New raw inputs, standardized as this dataset's features were (float32).
+
+        Identity (apart from the cast) when the dataset is not standardized.
+        Shapes: x (N, D) -> (N, D).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"Dataset.standardize: x must have shape (N, {self.n_features}) "
+                             f"for dataset {self.name!r}, got {x.shape}")
+        if self.mean is not None and self.std is not None:
+            x = (x - self.mean) / self.std
+        return x.astype(np.float32)
 
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
                 f"classes={len(self.class_names)})")
 
 
+# ---------------------------------------------------------------- splitting
 def stratified_split(t: np.ndarray, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, test)`` with each class split in the same proportion, seeded.
 
-    Each class contributes ``round(test_size * count)`` samples to the test set.
+    Each class contributes ``round(test_size * count)`` samples to the test set;
+    both index arrays are shuffled.
+
+    Shapes: t (N,) -> train (N - N_test,), test (N_test,).
     """
-    if not 0.0 < test_size < 1.0:
+    if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
         raise ValueError(f"stratified_split: test_size must be in (0, 1), got {test_size!r}")
+    t = np.asarray(t)
+    if t.ndim != 1:
+        raise ValueError(f"stratified_split: t must be 1-D labels (N,), got shape {t.shape}")
     rng = np.random.default_rng(seed)
     train, test = [], []
     for c in np.unique(t):
@@ -60,30 +139,429 @@ def stratified_split(t: np.ndarray, test_size: float = 0.2, seed: int = 0) -> tu
     return tr, te
 
 
-def load_digits(*, test_size: float = 0.2, seed: int = 0) -> Dataset:
+def _finish(name: str, x: np.ndarray, t: np.ndarray, class_names: tuple[str, ...], *,
+            test_size: float, seed: int, standardize: bool,
+            feature_names: tuple[str, ...] = ()) -> Dataset:
+    """Split, then standardize with the training statistics only (no test leakage)."""
+    tr, te = stratified_split(t, test_size, seed)
+    return _make(name, x[tr], t[tr], x[te], t[te], class_names, standardize, feature_names)
+
+
+def _make(name: str, x_tr: np.ndarray, t_tr: np.ndarray, x_te: np.ndarray, t_te: np.ndarray,
+          class_names: tuple[str, ...], standardize: bool, feature_names: tuple[str, ...] = ()) -> Dataset:
+    mean = std = None
+    if standardize:
+        mean = x_tr.mean(axis=0, dtype=np.float64)
+        std = x_tr.std(axis=0, dtype=np.float64)
+        std = np.where(std > 0, std, 1.0)  # a constant feature stays 0 instead of NaN
+        x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    return Dataset(x_tr.astype(np.float32), t_tr.astype(np.int64), x_te.astype(np.float32),
+                   t_te.astype(np.int64), tuple(class_names), name, tuple(feature_names), mean, std)
+
+
+# ---------------------------------------------------------------- bundled tables
+def _bundled(filename: str):
+    return resources.files("anynet.data").joinpath(filename).open("rb")
+
+
+def _read_table(filename: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """A scikit-learn style CSV: header ``n_samples,n_features,class names...``, label last."""
+    with _bundled(filename) as fh, gzip.open(fh, "rt", encoding="utf-8") as text:
+        head = text.readline().strip().split(",")
+        raw = np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2)
+    n, d = int(head[0]), int(head[1])
+    if raw.shape != (n, d + 1):
+        raise ValueError(f"bundled file {filename} is damaged: its header says {n} rows of {d} "
+                         f"features and a label, the file holds {raw.shape}")
+    return raw[:, :-1], raw[:, -1].astype(np.int64), tuple(head[2:])
+
+
+def load_digits(*, test_size: float = 0.2, seed: int = 0, standardize: bool = False) -> Dataset:
     """The 8x8 handwritten digits (1,797 images, 10 classes, pixels 0..16 scaled to [0, 1]).
 
     The UCI "Optical Recognition of Handwritten Digits" test set (Alpaydin &
     Kaynak, 1998; CC BY 4.0), in the copy scikit-learn ships, bundled here.
     Split 80/20 stratified by class with ``seed`` (the same split every time).
+    ``standardize=True`` standardizes every pixel with the training mean/std.
 
     Shapes: x (N, 64) float32, t (N,) int64.
     """
-    with resources.files("anynet.data").joinpath("digits.csv.gz").open("rb") as fh:
+    with _bundled("digits.csv.gz") as fh:
         raw = np.loadtxt(gzip.open(fh, "rt"), delimiter=",", dtype=np.float64)
-    x = (raw[:, :-1] / 16.0).astype(np.float32)
+    x = raw[:, :-1] / 16.0
     t = raw[:, -1].astype(np.int64)
-    tr, te = stratified_split(t, test_size, seed)
-    return Dataset(x[tr], t[tr], x[te], t[te], tuple(str(i) for i in range(10)), "digits")
+    return _finish("digits", x, t, tuple(str(i) for i in range(10)), test_size=test_size, seed=seed,
+                   standardize=standardize)
 
 
-_LOADERS = {"digits": load_digits}
+_FEATURES = {
+    "iris": ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"),
+    "wine": ("alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+             "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+             "od280/od315_of_diluted_wines", "proline"),
+}
+_CELL = ("radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+         "concave points", "symmetry", "fractal dimension")
+_FEATURES["breast_cancer"] = (tuple(f"mean {f}" for f in _CELL) + tuple(f"{f} error" for f in _CELL)
+                              + tuple(f"worst {f}" for f in _CELL))
 
 
-def load(name: str, *, test_size: float = 0.2, seed: int = 0) -> Dataset:
-    """Load a bundled dataset by name (``"digits"``)."""
+def _load_table(name: str, test_size: float, seed: int, standardize: bool) -> Dataset:
+    x, t, classes = _read_table(f"{name}.csv.gz")
+    return _finish(name, x, t, classes, test_size=test_size, seed=seed, standardize=standardize,
+                   feature_names=_FEATURES[name])
+
+
+def load_iris(*, test_size: float = 0.2, seed: int = 0, standardize: bool = True) -> Dataset:
+    """Fisher's iris flowers: 150 samples, 4 measurements in cm, 3 species.
+
+    Features are standardized with the TRAINING mean and std (the test set is
+    not looked at; ``Dataset.mean``/``std`` hold them); ``standardize=False``
+    gives the raw centimetres.
+
+    Shapes: x (N, 4) float32, t (N,) int64.
+    """
+    return _load_table("iris", test_size, seed, standardize)
+
+
+def load_wine(*, test_size: float = 0.2, seed: int = 0, standardize: bool = True) -> Dataset:
+    """Wines from three cultivars: 178 samples, 13 chemical measurements.
+
+    Standardized with the TRAINING mean and std (``standardize=False``: raw values).
+
+    Shapes: x (N, 13) float32, t (N,) int64.
+    """
+    return _load_table("wine", test_size, seed, standardize)
+
+
+def load_breast_cancer(*, test_size: float = 0.2, seed: int = 0, standardize: bool = True) -> Dataset:
+    """Breast Cancer Wisconsin (Diagnostic): 569 samples, 30 cell-nucleus features,
+    classes ``malignant`` (0) and ``benign`` (1).
+
+    Standardized with the TRAINING mean and std (``standardize=False``: raw values).
+
+    Shapes: x (N, 30) float32, t (N,) int64.
+    """
+    return _load_table("breast_cancer", test_size, seed, standardize)
+
+
+# ---------------------------------------------------------------- 2-D toy sets
+def _check_toy(where: str, n_samples: int, noise: float, n_classes: int = 2) -> None:
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"{where}: n_classes must be an int >= 2, got {n_classes!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < n_classes:
+        raise ValueError(f"{where}: n_samples must be an int >= n_classes ({n_classes}), got {n_samples!r}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
+        raise ValueError(f"{where}: noise must be a number >= 0, got {noise!r}")
+
+
+def _per_class(n: int, k: int) -> list[int]:
+    """``n`` samples over ``k`` classes as evenly as possible."""
+    return [n // k + (c < n % k) for c in range(k)]
+
+
+def _shuffled(rng: np.random.Generator, parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.concatenate(parts)
+    t = np.concatenate([np.full(len(p), c, dtype=np.int64) for c, p in enumerate(parts)])
+    order = rng.permutation(len(t))
+    return x[order].astype(np.float32), t[order]
+
+
+def make_spiral(n_samples: int = 300, *, n_classes: int = 3, noise: float = 0.2,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved spiral arms, one per class (the CS231n / ConvNetJS spiral).
+
+    Arm ``c`` runs from the centre to radius 1 while its angle sweeps 4 radians,
+    starting at ``4 c``; ``noise`` is the std of Gaussian jitter on the angle.
+
+    Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+    """
+    _check_toy("make_spiral", n_samples, noise, n_classes)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c, m in enumerate(_per_class(n_samples, n_classes)):
+        r = np.linspace(0.0, 1.0, m)
+        theta = np.linspace(4.0 * c, 4.0 * (c + 1), m) + rng.normal(0.0, noise, m)
+        parts.append(np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1))
+    return _shuffled(rng, parts)
+
+
+def make_moons(n_samples: int = 200, *, noise: float = 0.1,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (upper: class 0, lower: class 1), centred at 0.
+
+    ``noise`` is the std of Gaussian jitter on both coordinates.
+
+    Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+    """
+    _check_toy("make_moons", n_samples, noise)
+    rng = np.random.default_rng(seed)
+    m0, m1 = _per_class(n_samples, 2)
+    a0, a1 = np.linspace(0.0, math.pi, m0), np.linspace(0.0, math.pi, m1)
+    upper = np.stack([np.cos(a0) - 0.5, np.sin(a0) - 0.25], axis=1)
+    lower = np.stack([0.5 - np.cos(a1), 0.25 - np.sin(a1)], axis=1)
+    parts = [p + rng.normal(0.0, noise, p.shape) for p in (upper, lower)]
+    return _shuffled(rng, parts)
+
+
+def make_circles(n_samples: int = 200, *, factor: float = 0.5, noise: float = 0.05,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A circle of radius 1 (class 0) around a circle of radius ``factor`` (class 1).
+
+    ``noise`` is the std of Gaussian jitter on both coordinates.
+
+    Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+    """
+    _check_toy("make_circles", n_samples, noise)
+    if not (isinstance(factor, (int, float)) and 0.0 < factor < 1.0):
+        raise ValueError(f"make_circles: factor must be in (0, 1), got {factor!r}")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for radius, m in zip((1.0, factor), _per_class(n_samples, 2)):
+        a = rng.uniform(0.0, 2.0 * math.pi, m)
+        p = radius * np.stack([np.cos(a), np.sin(a)], axis=1)
+        parts.append(p + rng.normal(0.0, noise, p.shape))
+    return _shuffled(rng, parts)
+
+
+def make_xor(n_samples: int = 200, *, noise: float = 0.0,
+             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points in the square [-1, 1]^2: class 0 where both coordinates have the
+    same sign, class 1 where they differ (XOR of the signs).
+
+    The classes are drawn in equal numbers; ``noise`` is the std of Gaussian
+    jitter added after labelling (points near an axis may then cross it).
+
+    Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+    """
+    _check_toy("make_xor", n_samples, noise)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c, m in enumerate(_per_class(n_samples, 2)):
+        s0 = rng.choice([-1.0, 1.0], m)
+        s1 = s0 if c == 0 else -s0
+        p = rng.uniform(0.0, 1.0, (m, 2)) * np.stack([s0, s1], axis=1)
+        parts.append(p + rng.normal(0.0, noise, p.shape))
+    return _shuffled(rng, parts)
+
+
+def make_blobs(n_samples: int = 300, *, n_classes: int = 3, noise: float = 0.3,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian blobs, one per class, centred evenly on the unit circle.
+
+    ``noise`` is the std of each blob.
+
+    Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+    """
+    _check_toy("make_blobs", n_samples, noise, n_classes)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c, m in enumerate(_per_class(n_samples, n_classes)):
+        angle = 2.0 * math.pi * c / n_classes + math.pi / 2
+        parts.append(np.array([math.cos(angle), math.sin(angle)]) + rng.normal(0.0, noise, (m, 2)))
+    return _shuffled(rng, parts)
+
+
+# name -> (generator, class names for k classes)
+_TOYS: dict[str, tuple[Callable[..., tuple[np.ndarray, np.ndarray]], Callable[[int], tuple[str, ...]]]] = {
+    "spiral": (make_spiral, lambda k: tuple(f"arm {c}" for c in range(k))),
+    "moons": (make_moons, lambda k: ("upper", "lower")),
+    "circles": (make_circles, lambda k: ("outer", "inner")),
+    "xor": (make_xor, lambda k: ("same sign", "opposite sign")),
+    "blobs": (make_blobs, lambda k: tuple(f"blob {c}" for c in range(k))),
+}
+
+
+# ---------------------------------------------------------------- IDX (MNIST) files
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): all values big-endian.
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """One IDX file (MNIST's format; gzip-compressed when the name ends in ``.gz``).
+
+    The file is 2 zero bytes, a type code, the number of dimensions ``ndim``,
+    ``ndim`` big-endian uint32 sizes, then the values. Every part is checked:
+    a wrong magic number, an unknown type code, or more or fewer bytes than the
+    header announces raise ``ValueError`` naming the file, expected and found.
+
+    Shapes: the sizes in the header, e.g. (60000, 28, 28) uint8 for MNIST images.
+    """
+    path = Path(path)
     try:
-        loader = _LOADERS[name]
-    except KeyError:
-        raise ValueError(f"datasets.load: unknown dataset {name!r}; available: {sorted(_LOADERS)}") from None
-    return loader(test_size=test_size, seed=seed)
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError) as exc:  # not gzip, or a gzip stream cut short
+        raise ValueError(f"read_idx: cannot read {path}: {exc}") from None
+    if len(data) < 4:
+        raise ValueError(f"read_idx: {path} has {len(data)} bytes, too short for the 4-byte IDX magic number")
+    magic = int.from_bytes(data[:4], "big")
+    code, ndim = data[2], data[3]
+    if data[0] or data[1] or code not in _IDX_TYPES or ndim == 0:
+        raise ValueError(
+            f"read_idx: {path} is not an IDX file: magic number 0x{magic:08X}, expected "
+            f"0x0000TTDD with type code TT in {{{', '.join(f'0x{c:02X}' for c in _IDX_TYPES)}}} "
+            "and DD >= 1 dimensions (MNIST: 0x00000803 for images, 0x00000801 for labels)"
+        )
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise ValueError(f"read_idx: {path} is truncated: its header announces {ndim} dimensions "
+                         f"({head} header bytes) but the file has only {len(data)} bytes")
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[code])
+    want = head + math.prod(shape) * dtype.itemsize
+    if len(data) != want:
+        what = "is truncated" if len(data) < want else "has extra bytes"
+        raise ValueError(f"read_idx: {path} {what}: its header announces shape {shape} of "
+                         f"{dtype.name}, {want} bytes in all, but the file has {len(data)} bytes")
+    return np.frombuffer(data, dtype=dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+_IDX_FILES = {
+    "train images": "train-images-idx3-ubyte",
+    "train labels": "train-labels-idx1-ubyte",
+    "test images": "t10k-images-idx3-ubyte",
+    "test labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def _find_idx(directory: Path, stem: str) -> Path:
+    # MNIST's own names, and the ``train-images.idx3-ubyte`` spelling of some mirrors
+    dotted = stem.replace("-idx", ".idx")
+    candidates = [directory / (s + ext) for s in (stem, dotted) for ext in ("", ".gz")]
+    for p in candidates:
+        if p.is_file():
+            return p
+    raise FileNotFoundError(f"load_idx: no {stem} file in {directory}; looked for "
+                            f"{', '.join(p.name for p in candidates)}")
+
+
+def load_idx(directory: str | os.PathLike, *, flatten: bool = True, standardize: bool = False) -> Dataset:
+    """An MNIST-style directory: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each may end in ``.gz``).
+
+    The split is the files' own (train/t10k), not a new one. uint8 pixels are
+    scaled to [0, 1]; images are flattened to rows unless ``flatten=False``;
+    ``standardize=True`` standardizes with the training mean/std. Class names
+    are the label values ``"0"``, ``"1"``, ... Works for MNIST, Fashion-MNIST,
+    KMNIST and any file set of that layout; nothing is downloaded.
+
+    Shapes: x (N, rows * cols) float32 (``flatten=False``: (N, rows, cols)),
+    t (N,) int64.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"load_idx: {str(directory)!r} is not a directory "
+                                "(give the folder that holds the IDX files)")
+    paths = {k: _find_idx(directory, stem) for k, stem in _IDX_FILES.items()}
+    arrays = {k: read_idx(p) for k, p in paths.items()}
+    for split in ("train", "test"):
+        x, t = arrays[f"{split} images"], arrays[f"{split} labels"]
+        px, pt = paths[f"{split} images"].name, paths[f"{split} labels"].name
+        if x.ndim < 2:
+            raise ValueError(f"load_idx: {px} must hold images (N, rows, cols), got shape {x.shape}")
+        if t.ndim != 1 or t.dtype.kind not in "iu":
+            raise ValueError(f"load_idx: {pt} must hold integer labels (N,), got shape {t.shape} of {t.dtype}")
+        if x.shape[0] != t.shape[0]:
+            raise ValueError(f"load_idx: {px} holds {x.shape[0]} images but {pt} holds {t.shape[0]} labels")
+        if t.size and t.min() < 0:
+            raise ValueError(f"load_idx: {pt} holds a negative label ({t.min()})")
+    x_tr, x_te = arrays["train images"], arrays["test images"]
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise ValueError(f"load_idx: train images are {x_tr.shape[1:]} but test images are {x_te.shape[1:]}")
+    scale = 255.0 if x_tr.dtype == np.uint8 else 1.0  # float32 throughout: MNIST is 47M pixels
+    x_tr, x_te = x_tr.astype(np.float32) / np.float32(scale), x_te.astype(np.float32) / np.float32(scale)
+    if flatten:
+        x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
+    t_tr, t_te = arrays["train labels"], arrays["test labels"]
+    k = int(max(t_tr.max(initial=0), t_te.max(initial=0))) + 1
+    return _make(directory.name, x_tr, t_tr, x_te, t_te, tuple(str(c) for c in range(k)), standardize)
+
+
+# ---------------------------------------------------------------- one entry point
+_TABLES = {"digits": False, "iris": True, "wine": True, "breast_cancer": True}  # standardized by default
+
+#: Every name :func:`load` knows (a directory of IDX files works too).
+DATASETS: tuple[str, ...] = (*_TABLES, *_TOYS)
+
+
+def load(name: str | os.PathLike, *, test_size: float | None = None, seed: int = 0,
+         standardize: bool | None = None, **options: Any) -> Dataset:
+    """Load a dataset by name, or an MNIST-style IDX directory by path.
+
+    Parameters
+    ----------
+    name : str or path
+        ``"digits"``, ``"iris"``, ``"wine"``, ``"breast_cancer"`` (bundled),
+        ``"spiral"``, ``"moons"``, ``"circles"``, ``"xor"``, ``"blobs"`` (2-D toy
+        sets generated from ``seed``), or a directory of IDX files (see :func:`load_idx`).
+    test_size : float, optional
+        Fraction of each class held out for testing (default 0.2). IDX files
+        bring their own split, so it does not apply to them.
+    seed : int
+        Seeds the split (and the toy generator): the same seed, the same data.
+    standardize : bool, optional
+        Standardize every feature with the mean and std of the TRAINING set
+        (the test set is never looked at; ``Dataset.mean``/``std`` keep them).
+        Default: True for the tables iris, wine, breast_cancer; False for
+        images (digits, IDX: pixels scaled to [0, 1]) and the toy sets
+        (already centred, of unit scale). ``False`` gives the raw features.
+    **options
+        Passed to the toy generator: ``n_samples``, ``noise``, ``n_classes``
+        (spiral, blobs), ``factor`` (circles).
+
+    Returns
+    -------
+    Dataset
+        Shapes: x_train (N_train, D) float32, t_train (N_train,) int64, and the
+        same for the test set.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> an.datasets.load("spiral", n_samples=150).x_train.shape
+    (120, 2)
+    """
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else None
+    if key not in DATASETS and (isinstance(name, os.PathLike) or (key is not None and _looks_like_path(name))):
+        if test_size is not None or options:
+            raise ValueError("load: IDX data bring their own train/test files; test_size and "
+                             f"generator options do not apply (got test_size={test_size!r}, "
+                             f"options={sorted(options)})")
+        return load_idx(name, standardize=bool(standardize))
+    if key is None:
+        raise TypeError(f"load: name must be a dataset name or a directory path, got {type(name).__name__}")
+    test_size = 0.2 if test_size is None else test_size
+    _check_seed(seed)
+    if key in _TOYS:
+        make, names = _TOYS[key]
+        try:
+            x, t = make(seed=seed, **options)
+        except TypeError as exc:
+            raise TypeError(f"load: bad option for {key!r}: {exc}") from None
+        return _finish(key, x, t, names(int(t.max()) + 1), test_size=test_size, seed=seed,
+                       standardize=bool(standardize))
+    if key in _TABLES:
+        if options:
+            raise ValueError(f"load: options {sorted(options)} apply only to the toy sets "
+                             f"({', '.join(_TOYS)}), not to {key!r}")
+        std = _TABLES[key] if standardize is None else standardize
+        if key == "digits":
+            return load_digits(test_size=test_size, seed=seed, standardize=std)
+        return _load_table(key, test_size, seed, std)
+    raise ValueError(f"load: unknown dataset {name!r}; expected one of "
+                     f"{', '.join(map(repr, DATASETS))}, or the path of a directory with MNIST-style IDX files")
+
+
+def _looks_like_path(name: str) -> bool:
+    return os.sep in name or "/" in name or name.startswith(".") or os.path.isdir(name)
+
+
+def _check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"load: seed must be an int >= 0, got {seed!r}")

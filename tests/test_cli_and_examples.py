@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
-def run(args, be, timeout=300):
+def run(args, be, timeout=300, out_dir=None):
     env = {**os.environ, "ANYNET_BACKEND": be.name, "PYTHONPATH": str(ROOT)}
+    if out_dir is not None:
+        env["ANYNET_EXAMPLES_OUT"] = str(out_dir)
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
 
@@ -51,9 +53,13 @@ def test_anynet_info_lists_every_backend(be):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_runs(path, be):
-    out = run([str(path)], be)
+def test_example_runs(path, be, tmp_path):
+    out = run([str(path)], be, out_dir=tmp_path)
     assert out.returncode == 0, out.stderr
+    pictures = {"spiral_two_layer.py": ["spiral_decision_boundary.png"],
+                "digits_mlp.py": ["digits_training_curves.png", "digits_confusion_matrix.png"]}
+    for name in pictures.get(path.name, []):
+        assert (tmp_path / name).stat().st_size > 1000, name
     assert f"backend {be.name}" in out.stdout
     for acc in re.findall(r"test accuracy ([0-9.]+)", out.stdout):
         assert float(acc) > 0.9, out.stdout
