@@ -3,7 +3,9 @@
 Each backend gets its own virtual environment with what ``backends/<name>.txt``
 lists, and the same test suite with ``--backend <name>``. A backend that cannot
 run on this machine (CuPy without an NVIDIA GPU) is skipped with the reason:
-nox reports it as skipped, never as passed.
+nox reports it as skipped, never as passed. The ``parity`` session puts every
+backend that runs here in one environment and prints how far each one's numbers
+are from NumPy float64 (``python -m anynet.parity``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "parity"]
 nox.options.error_on_external_run = True
 
 BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
@@ -52,3 +54,21 @@ def lint(session: nox.Session) -> None:
     """Check style and common mistakes with ruff."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "anynet", "tests", "examples", "noxfile.py", *session.posargs)
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+    """Train the same seeded model on every backend here and print the parity tables vs NumPy float64."""
+    session.install("-r", "backends/parity.txt")
+    if _nvidia_gpu():
+        session.install("-r", "backends/cupy.txt")
+    session.install(".")
+    session.run("python", "-m", "anynet.parity", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Time anynet against hand-written NumPy, PyTorch, JAX and scikit-learn (opt-in: nox -s bench)."""
+    session.install("-r", "backends/parity.txt")
+    session.install(".[sklearn]")
+    session.run("python", "-m", "anynet.bench", *session.posargs)
