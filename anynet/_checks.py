@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import Backend, namespace_name
+from array_api_compat import device as device_of
+from array_api_compat import is_array_api_obj, is_numpy_array
+
+from ._backend import Backend, namespace_name, to_numpy
 
 Array = Any
 
@@ -30,11 +33,15 @@ def library_of(a: Any) -> str:
 
 
 def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
-    """Raise TypeError for an array of another backend than ``be`` (mixing is almost
-    always a mistake: say which) and for non-numeric data."""
+    """Raise TypeError for an array of another library than ``be`` (mixing backends is
+    almost always a mistake: say which two) and for non-numeric data.
+
+    NumPy arrays, Python lists/tuples/numbers and anything else NumPy reads
+    (objects with ``__array__``, such as pandas frames) are welcome.
+    """
     ctx = f"{where}: " if where else ""
-    lib = library_of(a)
-    if not (isinstance(a, (list, tuple, int, float)) or lib == "numpy" or be.owns(a)):
+    if is_array_api_obj(a) and not is_numpy_array(a) and not be.owns(a):
+        lib = library_of(a)
         raise TypeError(
             f"{ctx}{name} is a {lib} array but the model lives on backend {be.name!r}; "
             f"pass a NumPy array or a {be.name} array (or move the model with model.to({lib!r}))"
@@ -47,6 +54,52 @@ def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
         )
 
 
+def check_device(be: Backend, a: Any, *, name: str, where: str = "") -> None:
+    """Raise ValueError for an array of ``be``'s library on another device than ``be``'s,
+    naming both devices."""
+    try:
+        dev = device_of(a)
+    except Exception:  # an array spread over several devices: the library itself will say
+        return
+    if not same_device(dev, be.device):
+        ctx = f"{where}: " if where else ""
+        raise ValueError(
+            f"{ctx}{name} is on device {dev} but the model lives on {be.name} device {be.device}; "
+            f"move {name} there first (model.backend.asarray({name})) or the model to {name}'s device "
+            f"(model.to(device=...))"
+        )
+
+
+def same_device(a: Any, b: Any) -> bool:
+    """Whether two device objects (or names) mean the same device; ``"cuda"`` (the
+    current device) matches ``"cuda:0"``, ``"cuda:1"``...: only the kind is known."""
+    if a == b:
+        return True
+    sa, sb = str(a), str(b)
+    if sa == sb:
+        return True
+    ka, _, ia = sa.partition(":")
+    kb, _, ib = sb.partition(":")
+    return ka == kb and (not ia or not ib)
+
+
+def host_array(a: Any, *, name: str, where: str = "") -> Any:
+    """``a`` as a host (NumPy) array, as NumPy itself would read it, or a clear error:
+    ValueError for ragged nested lists, TypeError for non-numeric contents."""
+    ctx = f"{where}: " if where else ""
+    try:
+        host = to_numpy(a)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{ctx}{name} cannot be read as an array (NumPy refuses it too): {exc}") from exc
+    kind = getattr(getattr(host, "dtype", None), "kind", None)
+    if kind in _KIND_NAMES:
+        raise TypeError(
+            f"{ctx}{name} must hold real numbers (int, float or bool), got dtype {host.dtype} "
+            f"({_KIND_NAMES[kind]})"
+        )
+    return host
+
+
 def to_backend(be: Backend, a: Any, *, name: str, dtype: Any = None, where: str = "") -> Array:
     """``a`` (a NumPy array, a list, or an array of ``be``) on ``be``, cast to ``dtype``."""
     check_source(be, a, name=name, where=where)
@@ -54,15 +107,14 @@ def to_backend(be: Backend, a: Any, *, name: str, dtype: Any = None, where: str 
     if be.owns(a) and be.name != "numpy_readonly":
         xp = be.xp
         if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
-            raise TypeError(f"{ctx}{name} must hold real numbers, got dtype {a.dtype}")
+            raise TypeError(f"{ctx}{name} must hold real numbers (int, float or bool), got dtype {a.dtype}")
+        check_device(be, a, name=name, where=where)
         if dtype is None:
             return a
         dt = be.dtype(dtype)
         return a if a.dtype == dt else xp.astype(a, dt)
-    try:
-        return be.asarray(a, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{ctx}{name} could not be converted to a {dtype or ''} array: {exc}") from exc
+    host = host_array(a, name=name, where=where)
+    return be.asarray(host, dtype=dtype)
 
 
 def check_finite(xp: Any, a: Array, *, name: str, where: str = "") -> None:

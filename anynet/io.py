@@ -1,0 +1,699 @@
+"""Checkpoints: one safe, portable file with the architecture, the weights and the
+optimizer state.
+
+The file is a NumPy ``.npz`` (a zip of ``.npy`` arrays) that anynet writes with
+plain numeric arrays only and reads with ``allow_pickle=False``: loading a file
+from a stranger runs no code, whatever it contains. Its entries:
+
+``__anynet__``
+    JSON metadata as a ``uint8`` byte array: the format name and version, the
+    anynet version, the architecture (each layer's class name and
+    ``get_config()``), dtype, seed and input shape, the optimizer's class and
+    settings, the name, shape and dtype of every array, and ``extra`` (any
+    JSON-serializable dict: epoch, history, random-number state...).
+``params/<layer>/<name>``
+    One array per parameter, ``<layer>`` the layer's index (``params/0/W``).
+``opt/step``, ``opt/<slot>/<layer>/<name>``
+    The optimizer state (:meth:`anynet.optim.Optimizer.init`), when saved.
+
+Writing is atomic: the file is written to a temporary file in the same
+directory, flushed to disk (``fsync``), then renamed over ``path`` (and the
+directory entry synced), so a crash or a kill in the middle of a save leaves
+the previous checkpoint as it was. Arrays come off any backend through the
+host; :func:`load` builds the model on whichever backend you ask for, so a
+model trained with JAX or CuPy loads on a laptop with NumPy alone.
+
+Anything wrong with a file (not a zip, truncated, corrupted, foreign, from a
+newer anynet, or not matching its own architecture) raises
+:class:`CheckpointError`, naming the file and what is wrong.
+
+Examples
+--------
+>>> import os, tempfile, numpy as np, anynet as an
+>>> from anynet import io
+>>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
+>>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+>>> io.save(model, path)
+>>> same = io.load(path)
+>>> bool(np.array_equal(same.predict(np.ones((2, 4))), model.predict(np.ones((2, 4)))))
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io as _io
+import json
+import math
+import os
+import secrets
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+# Host-side file format: the arrays are NumPy's .npy/.npz (read and written
+# through numpy.lib.format), so this module uses NumPy directly.
+import numpy as np
+
+from . import optim as _optim
+from ._backend import Backend, get_backend, to_numpy
+from .layers._base import LAYERS, Layer
+from .model import Sequential
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "load", "load_checkpoint", "save"]
+
+#: The ``format`` field of the metadata: what marks a file as an anynet checkpoint.
+FORMAT = "anynet.checkpoint"
+#: The version of the layout described in the module docstring. A reader refuses
+#: files of a newer version (it cannot know what they hold).
+FORMAT_VERSION = 1
+
+_META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
+_MAX_META_BYTES = 64 * 2**20  # a sanity bound on the JSON, so a hostile file cannot exhaust memory
+_NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same model gives the same bytes
+
+
+class CheckpointError(ValueError):
+    """A file is not a valid anynet checkpoint: the message names the file and what is wrong."""
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """Everything :func:`save` wrote, as :func:`load_checkpoint` reads it back.
+
+    Attributes
+    ----------
+    model : Sequential
+        The model, on the backend asked for, with the saved weights.
+    opt_state : dict or None
+        The optimizer state as host (NumPy) arrays, in the structure of
+        :meth:`anynet.optim.Optimizer.init` (``"step"`` and one list of dicts
+        per slot); ``None`` if none was saved. :meth:`opt_state_on` puts it on
+        a backend.
+    optimizer : Optimizer or None
+        The optimizer rebuilt from its saved class and settings (``None`` if
+        none was saved).
+    optimizer_config : dict or None
+        What was saved for it: ``{"class": "Adam", "config": {...}}``.
+    extra : dict
+        The ``extra`` dict given to :func:`save` (after a JSON round trip:
+        tuples come back as lists).
+    meta : dict
+        The whole metadata (format version, anynet version, architecture...).
+    path : str
+        The file it came from.
+    """
+
+    model: Sequential
+    opt_state: dict[str, Any] | None
+    optimizer: Any
+    optimizer_config: dict[str, Any] | None
+    extra: dict[str, Any]
+    meta: dict[str, Any]
+    path: str
+
+    def opt_state_on(self, backend: str | Backend | None = None) -> dict[str, Any] | None:
+        """The optimizer state on ``backend`` (default: the model's), as fresh arrays
+        in their saved dtypes, ready for ``optimizer.update``."""
+        if self.opt_state is None:
+            return None
+        be = self.model.backend if backend is None else get_backend(backend)
+
+        def put(a: np.ndarray) -> Any:  # a fresh copy: the caller may update it in place
+            return be.asarray(a.copy(), dtype=a.dtype.name)
+
+        return {k: (put(v) if not isinstance(v, list) else [{n: put(a) for n, a in d.items()} for d in v])
+                for k, v in self.opt_state.items()}
+
+
+# ====================================================================== save
+def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str, Any] | None = None,
+         optimizer: Any = None, extra: Mapping[str, Any] | None = None) -> None:
+    """Write ``model`` (and optionally its optimizer and state) to one file, atomically.
+
+    Parameters
+    ----------
+    model : Sequential
+        Its layers must be registered :class:`~anynet.layers.Layer` subclasses
+        whose ``get_config()`` is JSON-serializable (true of every built-in layer
+        and of frozen-dataclass custom layers with plain fields).
+    path : str or path-like
+        The file to write (overwritten as a whole, never partially). ``.npz`` is
+        the conventional suffix; the path is used exactly as given.
+    opt_state : dict, optional
+        The state from ``optimizer.init``/``update`` (arrays of any backend):
+        ``"step"`` and per-slot lists shaped like ``model.params``.
+    optimizer : Optimizer, optional
+        Saved as its class name and settings (a dataclass; a learning-rate
+        :class:`~anynet.optim.Schedule` is saved the same way), so
+        :func:`load_checkpoint` can rebuild it.
+    extra : dict, optional
+        Anything JSON-serializable (NumPy scalars are converted), e.g. the epoch,
+        the history, ``numpy.random.Generator.bit_generator.state``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If something cannot be saved (a layer or optimizer setting that is not
+        JSON, an array of a non-numeric dtype, an ``opt_state`` that does not
+        match the parameters): nothing is written then.
+    OSError
+        If the file cannot be written; the previous file at ``path``, if any,
+        is left untouched and no temporary file is left behind.
+    """
+    where = "save"
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{where}: model must be an anynet Sequential, got {type(model).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    for i, p in enumerate(model.params):
+        for k, v in p.items():
+            arrays[f"params/{i}/{k}"] = _host_array(v, f"{where}: model.params[{i}][{k!r}]")
+    state_meta = None
+    if opt_state is not None:
+        state_meta = _flatten_state(model, opt_state, arrays, where)
+    opt_meta = None if optimizer is None else _optimizer_config(optimizer, where)
+    if opt_meta is not None and state_meta is not None:
+        _check_slots(optimizer, state_meta, lambda msg: ValueError(f"{where}: {msg}"))
+    import anynet  # the version; imported here because anynet/__init__ imports this module
+
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "anynet_version": anynet.__version__,
+        "model": {
+            "class": "Sequential",
+            "layers": [_layer_config(i, layer, where) for i, layer in enumerate(model.layers)],
+            "dtype": model.dtype,
+            "seed": model.seed,
+            "input_shape": None if model.input_shape is None else list(model.input_shape),
+            "saved_from": {"backend": model.backend.name, "device": str(model.backend.device)},
+        },
+        "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
+        "optimizer": opt_meta,
+        "opt_state": state_meta,
+        "extra": _json_ready(dict(extra) if extra is not None else {}, "extra", where),
+    }
+    blob = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    meta_array = np.frombuffer(blob, dtype=np.uint8)
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            _write_npy(zf, _META, meta_array)
+            for name, a in arrays.items():
+                _write_npy(zf, name, a)
+
+    _atomic_write(os.fspath(path), write)
+
+
+def _host_array(a: Any, what: str) -> np.ndarray:
+    host = np.asarray(to_numpy(a))
+    if host.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{what} has dtype {host.dtype}: only numeric arrays can be saved")
+    return host
+
+
+def _flatten_state(model: Sequential, state: Any, arrays: dict[str, np.ndarray], where: str
+                   ) -> dict[str, str]:
+    """Add the optimizer state's arrays to ``arrays``; return ``{key: "array" | "per_param"}``."""
+    if not isinstance(state, Mapping) or "step" not in state:
+        raise TypeError(f"{where}: opt_state must be the dict from optimizer.init/update "
+                        f"(with a 'step' entry), got {type(state).__name__}")
+    kinds: dict[str, str] = {}
+    for key, value in state.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ValueError(f"{where}: opt_state key {key!r} must be a non-empty str without '/'")
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(model.params):
+                raise ValueError(f"{where}: opt_state[{key!r}] has {len(value)} entries but the model "
+                                 f"has {len(model.params)} layers")
+            for i, (d, p) in enumerate(zip(value, model.params)):
+                if not isinstance(d, Mapping) or set(d) != set(p):
+                    got = sorted(d) if isinstance(d, Mapping) else type(d).__name__
+                    raise ValueError(f"{where}: opt_state[{key!r}][{i}] has entries {got} but layer {i} "
+                                     f"has parameters {sorted(p)}")
+                for k in p:
+                    what = f"{where}: opt_state[{key!r}][{i}][{k!r}]"
+                    a = _host_array(d[k], what)
+                    if a.shape != tuple(p[k].shape):
+                        raise ValueError(f"{what} has shape {a.shape} but the parameter has shape "
+                                         f"{tuple(p[k].shape)}")
+                    arrays[f"opt/{key}/{i}/{k}"] = a
+            kinds[key] = "per_param"
+        else:
+            arrays[f"opt/{key}"] = _host_array(value, f"{where}: opt_state[{key!r}]")
+            kinds[key] = "array"
+    return kinds
+
+
+def _layer_config(i: int, layer: Layer, where: str) -> dict[str, Any]:
+    name = type(layer).__name__
+    if LAYERS.get(name) is not type(layer):
+        raise TypeError(f"{where}: layer {i} ({name}) is not a registered anynet layer class "
+                        "(subclass anynet.layers.Layer at module level, with a unique class name)")
+    config = _json_ready(layer.get_config(), f"layer {i} ({name}) config", where)
+    try:  # refuse now what load could not rebuild, rather than write a file that cannot be read
+        type(layer)(**config)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where}: layer {i} ({name}) cannot be rebuilt from its get_config() = {config} "
+                        f"({exc}); make it a dataclass or define get_config()") from exc
+    return {"class": name, "config": config}
+
+
+def _optimizer_config(optimizer: Any, where: str) -> dict[str, Any]:
+    name = type(optimizer).__name__
+    if not (isinstance(optimizer, _optim.Optimizer) and dataclasses.is_dataclass(optimizer)):
+        raise TypeError(f"{where}: optimizer must be an anynet optimizer (a dataclass subclass of "
+                        f"anynet.optim.Optimizer), got {name}")
+    config = {}
+    for f in dataclasses.fields(optimizer):
+        if not f.init:
+            continue
+        value = getattr(optimizer, f.name)
+        if isinstance(value, _optim.Schedule):
+            if not dataclasses.is_dataclass(value):
+                raise TypeError(f"{where}: optimizer {name}.{f.name} is a {type(value).__name__}, "
+                                "which cannot be saved (a Schedule must be a dataclass)")
+            value = {"__schedule__": type(value).__name__,
+                     "config": {g.name: getattr(value, g.name) for g in dataclasses.fields(value) if g.init}}
+        config[f.name] = value
+    return {"class": name, "config": _json_ready(config, f"optimizer {name} config", where)}
+
+
+def _json_ready(value: Any, what: str, where: str) -> Any:
+    """``value`` with NumPy scalars turned into Python numbers; TypeError naming the
+    first entry JSON cannot hold."""
+
+    def convert(v: Any, at: str) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, np.generic) and v.dtype.kind in _NUMERIC_KINDS:
+            return v.item()
+        if isinstance(v, Mapping):
+            out = {}
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"{where}: {at} has a key {k!r} of type {type(k).__name__}; "
+                                    "JSON keys must be str")
+                out[k] = convert(x, f"{at}[{k!r}]")
+            return out
+        if isinstance(v, (list, tuple)):
+            return [convert(x, f"{at}[{j}]") for j, x in enumerate(v)]
+        raise TypeError(f"{where}: {at} is a {type(v).__name__}, which cannot be saved as JSON "
+                        "(use numbers, strings, bools, None, lists and dicts)")
+
+    return convert(value, what)
+
+
+def _write_npy(zf: zipfile.ZipFile, name: str, a: np.ndarray) -> None:
+    info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_STORED
+    with zf.open(info, mode="w", force_zip64=a.nbytes >= 2**31 - _NPY_HEADER_SLACK) as f:
+        np.lib.format.write_array(f, a, allow_pickle=False)
+
+
+def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through ``write(file)`` to a temporary file next to ``path``, fsync it, and
+    rename it over ``path``; on any error remove the temporary file and re-raise."""
+    directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # 0o666 minus the umask, as for any new file
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+    try:
+        with contextlib.suppress(OSError):  # keep the permissions of the file being replaced
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # Windows
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ====================================================================== load
+def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
+         device: Any = None) -> Sequential:
+    """Read a model written by :func:`save` (or ``model.save``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    backend : str or Backend, optional
+        Where to build the model (default: the current backend, see
+        :func:`anynet.use`), whatever backend it was saved from.
+    device : optional
+        Device on that backend.
+
+    Returns
+    -------
+    Sequential
+        With the saved architecture, dtype, seed and weights.
+
+    Raises
+    ------
+    CheckpointError
+        The file is not a valid anynet checkpoint (the message says why).
+    FileNotFoundError
+        There is no such file.
+    """
+    return _read(path, backend, device, with_state=False).model
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
+                    device: Any = None) -> Checkpoint:
+    """Read everything :func:`save` wrote: model, optimizer, optimizer state and ``extra``.
+
+    Parameters and errors as :func:`load`. The optimizer state comes back as host
+    arrays (:meth:`Checkpoint.opt_state_on` moves it to a backend).
+    """
+    return _read(path, backend, device, with_state=True)
+
+
+def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state: bool) -> Checkpoint:
+    path = os.fspath(path)
+    be = get_backend(backend, device)  # a bad backend name is the caller's error, not the file's
+
+    def fail(msg: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {msg}")
+
+    with open(path, "rb") as f:
+        _check_magic(f.read(8), fail)
+        f.seek(0)
+        try:
+            zf = zipfile.ZipFile(f)
+        except zipfile.BadZipFile as exc:  # it starts like a zip: its end is missing
+            raise fail(f"the file is truncated: it starts like a .npz (zip) but its end, the zip's "
+                       f"directory, is missing or damaged (an interrupted copy or download?) ({exc})"
+                       ) from exc
+        except (OSError, ValueError, EOFError, struct.error) as exc:
+            raise fail(f"the file is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
+        try:
+            with zf:
+                return _read_zip(zf, be, path, fail, with_state)
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError,
+                NotImplementedError, UnicodeDecodeError) as exc:
+            raise fail(f"the file is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
+        except (ValueError, OSError) as exc:  # numpy.lib.format's own checks, short reads
+            raise fail(f"the file is corrupted or not an anynet checkpoint ({type(exc).__name__}: {exc})"
+                       ) from exc
+
+
+def _check_magic(head: bytes, fail: Callable[[str], CheckpointError]) -> None:
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return
+    if not head:
+        raise fail("the file is empty (a save that never completed?)")
+    if head.startswith(b"\x93NUMPY"):
+        raise fail("this is a single NumPy .npy array, not an anynet checkpoint (a .npz zip)")
+    if head[:1] == b"\x80":  # the PROTO opcode that starts every pickle since protocol 2
+        raise fail("this looks like a Python pickle, not an anynet checkpoint; anynet never unpickles "
+                   "(unpickling a file can run arbitrary code), so it was not opened")
+    raise fail(f"not an anynet checkpoint: a .npz (zip) file starts with b'PK\\x03\\x04', "
+               f"this one with {head[:4]!r}")
+
+
+def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str], CheckpointError],
+              with_state: bool) -> Checkpoint:
+    members = {info.filename: info for info in zf.infolist()}
+    if _META + ".npy" not in members:
+        raise fail(f"no '{_META}' metadata entry: this .npz was not written by anynet.save "
+                   f"(it holds {sorted(members)[:5]}{' ...' if len(members) > 5 else ''})")
+    meta = _read_meta(zf, members[_META + ".npy"], fail)
+    declared: dict[str, dict[str, Any]] = meta["arrays"]
+
+    # every entry declared, nothing else in the zip
+    present = {name[:-4] for name in members if name.endswith(".npy")} - {_META}
+    strays = sorted(n for n in members if not n.endswith(".npy"))
+    missing = sorted(set(declared) - present)
+    undeclared = sorted(present - set(declared))
+    if missing:
+        raise fail(f"arrays listed in the metadata are missing from the file: {missing}")
+    if undeclared or strays:
+        raise fail(f"the file holds entries its metadata does not list: {undeclared + strays}")
+
+    for name, spec in declared.items():  # sizes first: a file cannot claim more than it holds
+        nbytes = math.prod(spec["shape"]) * np.dtype(spec["dtype"]).itemsize
+        size = members[name + ".npy"].file_size
+        if not nbytes <= size <= nbytes + _NPY_HEADER_SLACK:
+            raise fail(f"entry {name!r} is {size} bytes but a {spec['dtype']} array of shape "
+                       f"{tuple(spec['shape'])} needs {nbytes} plus a header")
+
+    model = _build_model(meta["model"], be, fail)
+
+    # the parameters: exactly the model's, in its shapes and dtype
+    expected: dict[str, tuple[tuple[int, ...], str]] = {}
+    for i, p in enumerate(model.params):
+        for k, v in p.items():
+            expected[f"params/{i}/{k}"] = (tuple(v.shape), model.dtype)
+    saved_params = {n for n in declared if n.startswith("params/")}
+    if set(expected) - saved_params:
+        raise fail(f"the architecture needs parameters the file lacks: {sorted(set(expected) - saved_params)}")
+    if saved_params - set(expected):
+        raise fail(f"the file holds parameters the architecture has no place for: "
+                   f"{sorted(saved_params - set(expected))}")
+    for name, (shape, dtype) in expected.items():
+        got = declared[name]
+        if tuple(got["shape"]) != shape or got["dtype"] != dtype:
+            i = int(name.split("/")[1])
+            raise fail(f"array {name!r} is {got['dtype']} of shape {tuple(got['shape'])} in the file, but "
+                       f"layer {i} ({model.layers[i]!r}) of this {dtype} model needs {dtype} of shape {shape}")
+
+    # optimizer: rebuilt from its settings; its state checked against the parameters
+    optimizer = None
+    if meta["optimizer"] is not None:
+        optimizer = _build_optimizer(meta["optimizer"], fail)
+    kinds = meta["opt_state"]
+    state_names: dict[str, tuple[str, int | None, str | None]] = {}
+    if kinds is not None:
+        if optimizer is not None:
+            _check_slots(optimizer, kinds, lambda msg: fail(msg))
+        for key, kind in kinds.items():
+            if kind == "array":
+                state_names[f"opt/{key}"] = (key, None, None)
+                continue
+            for i, p in enumerate(model.params):
+                for k, v in p.items():
+                    name = f"opt/{key}/{i}/{k}"
+                    if name not in declared:
+                        raise fail(f"optimizer state {name!r} is missing")
+                    if tuple(declared[name]["shape"]) != tuple(v.shape):
+                        raise fail(f"optimizer state {name!r} has shape {tuple(declared[name]['shape'])} "
+                                   f"but the parameter has shape {tuple(v.shape)}")
+                    state_names[name] = (key, i, k)
+    other = set(declared) - set(expected) - set(state_names)
+    if other:
+        raise fail(f"the file holds arrays that are neither parameters nor optimizer state: {sorted(other)}")
+
+    host = {name: _read_array(zf, members[name + ".npy"], name, declared[name], fail) for name in expected}
+    model.params = [{k: be.asarray(host[f"params/{i}/{k}"], dtype=model.dtype) for k in p}
+                    for i, p in enumerate(model.params)]
+
+    opt_state = None
+    if kinds is not None and with_state:
+        opt_state = {key: ([{} for _ in model.params] if kind == "per_param" else None)
+                     for key, kind in kinds.items()}
+        for name, (key, i, k) in state_names.items():
+            a = _read_array(zf, members[name + ".npy"], name, declared[name], fail)
+            if i is None:
+                opt_state[key] = a
+            else:
+                opt_state[key][i][k] = a
+    return Checkpoint(model=model, opt_state=opt_state, optimizer=optimizer,
+                      optimizer_config=meta["optimizer"], extra=meta["extra"], meta=meta, path=path)
+
+
+def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str], CheckpointError]
+               ) -> dict[str, Any]:
+    if info.file_size > _MAX_META_BYTES:
+        raise fail(f"the metadata entry is {info.file_size} bytes, more than any anynet checkpoint has")
+    try:
+        a = np.lib.format.read_array(_io.BytesIO(zf.read(info)), allow_pickle=False)
+    except ValueError as exc:
+        raise fail(f"the metadata entry is not a plain byte array ({exc})") from exc
+    if a.dtype != np.uint8 or a.ndim != 1:
+        raise fail(f"the metadata entry must be a 1-d uint8 array, got {a.dtype} of shape {a.shape}")
+    try:
+        meta = json.loads(a.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"the metadata is not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise fail(f"the metadata's format is {got!r}, not {FORMAT!r}: not an anynet checkpoint")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise fail(f"format_version must be a positive int, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise fail(f"written by a newer anynet ({meta.get('anynet_version', '?')}, format version "
+                   f"{version}); this anynet reads format version {FORMAT_VERSION}: upgrade anynet")
+
+    def need(obj: Any, key: str, types: type | tuple[type, ...], at: str) -> Any:
+        if not isinstance(obj, dict) or key not in obj:
+            raise fail(f"the metadata lacks {at}{key!r}")
+        if not isinstance(obj[key], types):
+            raise fail(f"the metadata's {at}{key!r} must be {_type_names(types)}, "
+                       f"got {type(obj[key]).__name__}")
+        return obj[key]
+
+    model = need(meta, "model", dict, "")
+    layers = need(model, "layers", list, "model.")
+    if not layers:
+        raise fail("the metadata's model has no layers")
+    for i, entry in enumerate(layers):
+        need(entry, "class", str, f"model.layers[{i}].")
+        need(entry, "config", dict, f"model.layers[{i}].")
+    dtype = need(model, "dtype", str, "model.")
+    if dtype not in ("float32", "float64"):
+        raise fail(f"the model dtype must be 'float32' or 'float64', got {dtype!r}")
+    seed = need(model, "seed", int, "model.")
+    if isinstance(seed, bool) or seed < 0:
+        raise fail(f"the model seed must be an int >= 0, got {seed!r}")
+    shape = need(model, "input_shape", (list, type(None)), "model.")
+    if shape is not None and not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                                     for s in shape):
+        raise fail(f"the model input_shape must be a list of positive ints, got {shape!r}")
+    arrays = need(meta, "arrays", dict, "")
+    for name, spec in arrays.items():
+        at = f"arrays[{name!r}]."
+        dims = need(spec, "shape", list, at)
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in dims):
+            raise fail(f"the metadata's {at}'shape' must be a list of ints >= 0, got {dims!r}")
+        dt = need(spec, "dtype", str, at)
+        try:
+            kind = np.dtype(dt).kind
+        except (TypeError, ValueError):
+            kind = "?"
+        if kind not in _NUMERIC_KINDS:
+            raise fail(f"array {name!r} is declared as {dt!r}; a checkpoint holds only numeric arrays")
+    opt = need(meta, "optimizer", (dict, type(None)), "")
+    if opt is not None:
+        need(opt, "class", str, "optimizer.")
+        need(opt, "config", dict, "optimizer.")
+    kinds = need(meta, "opt_state", (dict, type(None)), "")
+    if kinds is not None:
+        if "step" not in kinds:
+            raise fail("the metadata's opt_state has no 'step'")
+        for key, kind in kinds.items():
+            if kind not in ("array", "per_param"):
+                raise fail(f"the metadata's opt_state[{key!r}] must be 'array' or 'per_param', got {kind!r}")
+    need(meta, "extra", dict, "")
+    return meta
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    names = {"dict": "an object", "list": "a list", "str": "a string", "int": "an int", "NoneType": "null"}
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(names.get(t.__name__, t.__name__) for t in types)
+
+
+def _build_model(spec: dict[str, Any], be: Backend, fail: Callable[[str], CheckpointError]) -> Sequential:
+    layers = []
+    for i, entry in enumerate(spec["layers"]):
+        name = entry["class"]
+        cls = LAYERS.get(name)
+        if cls is None:
+            raise fail(f"layer {i} is a {name!r}, a layer class this program does not know; if it is your "
+                       f"own layer, import the module that defines it before loading (a Layer subclass "
+                       f"registers itself when defined). Known layers: {', '.join(sorted(LAYERS))}")
+        try:
+            layers.append(cls(**entry["config"]))
+        except (TypeError, ValueError) as exc:
+            raise fail(f"layer {i} ({name}) cannot be built from its saved config {entry['config']}: "
+                       f"{exc}") from exc
+    be.dtype(spec["dtype"])  # a dtype the backend cannot do is the caller's choice of backend
+    shape = spec["input_shape"]
+    try:
+        return Sequential(layers, seed=spec["seed"], dtype=spec["dtype"], backend=be,
+                          input_shape=None if shape is None else tuple(shape))
+    except (TypeError, ValueError) as exc:
+        raise fail(f"the saved architecture is inconsistent: {exc}") from exc
+    except MemoryError as exc:
+        raise fail("the saved architecture needs more memory than is available "
+                   f"({sum(1 for _ in layers)} layers: {layers})") from exc
+
+
+def _build_optimizer(spec: dict[str, Any], fail: Callable[[str], CheckpointError]) -> Any:
+    cls = _subclass(_optim.Optimizer, spec["class"])
+    if cls is None:
+        raise fail(f"the optimizer is a {spec['class']!r}, which this program does not know "
+                   "(import the module that defines it before loading)")
+    config = dict(spec["config"])
+    for key, value in config.items():
+        if isinstance(value, dict) and "__schedule__" in value:
+            sched = _subclass(_optim.Schedule, value["__schedule__"])
+            if sched is None or not isinstance(value.get("config"), dict):
+                raise fail(f"optimizer setting {key!r} is an unknown schedule {value['__schedule__']!r}")
+            try:
+                config[key] = sched(**value["config"])
+            except (TypeError, ValueError) as exc:
+                raise fail(f"schedule {value['__schedule__']} cannot be built from {value['config']}: "
+                           f"{exc}") from exc
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"optimizer {spec['class']} cannot be built from its saved config {config}: {exc}") from exc
+
+
+def _subclass(base: type, name: str) -> type | None:
+    """The subclass of ``base`` (at any depth) called ``name``: only classes this program
+    defined can be named by a file, nothing is imported."""
+    todo = [base]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name and cls is not base:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return None
+
+
+def _check_slots(optimizer: Any, kinds: Mapping[str, str], error: Callable[[str], Exception]) -> None:
+    want = set(optimizer._slots)
+    got = {k for k, kind in kinds.items() if kind == "per_param"}
+    if want != got:
+        raise error(f"the optimizer state has slots {sorted(got)} but {optimizer!r} uses {sorted(want)}")
+
+
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, spec: dict[str, Any],
+                fail: Callable[[str], CheckpointError]) -> np.ndarray:
+    dtype = np.dtype(spec["dtype"])
+    shape = tuple(spec["shape"])
+    buf = _io.BytesIO(zf.read(info))  # ZipFile.read checks the CRC: corruption is caught here
+    try:
+        a = np.lib.format.read_array(buf, allow_pickle=False)
+    except ValueError as exc:
+        raise fail(f"entry {name!r} is not a plain numeric array ({exc})") from exc
+    if a.dtype != dtype or a.shape != shape:
+        raise fail(f"entry {name!r} holds {a.dtype} of shape {a.shape} but the metadata says "
+                   f"{spec['dtype']} of shape {shape}")
+    if buf.tell() != len(buf.getbuffer()):
+        raise fail(f"entry {name!r} has {len(buf.getbuffer()) - buf.tell()} bytes after its data")
+    return np.array(a, copy=True)  # writable and owning its memory (read_array gives a read-only view)
