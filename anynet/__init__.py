@@ -6,9 +6,10 @@ Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-st
 ...                        an.layers.Linear(32, 10)], seed=0)
 """
 
-from . import datasets, layers, losses, optim
+from . import callbacks, datasets, io, layers, losses, optim, plot
 from ._backend import BACKENDS, Backend, BackendError, available_backends, backend, use, using
 from .gradcheck import gradcheck
+from .io import load, save
 from .model import Sequential
 from .train import History
 
@@ -23,11 +24,16 @@ __all__ = [
     "__version__",
     "available_backends",
     "backend",
+    "callbacks",
     "datasets",
     "gradcheck",
+    "io",
     "layers",
+    "load",
     "losses",
     "optim",
+    "plot",
+    "save",
     "use",
     "using",
 ]

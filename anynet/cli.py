@@ -1,4 +1,13 @@
-"""The ``anynet`` command: ``anynet train`` (the digits MLP by default) and ``anynet info``."""
+"""The ``anynet`` command.
+
+``anynet train``    train an MLP (default: the 8x8 digits) and report test accuracy
+``anynet predict``  predictions of a saved model for inputs in a .npy or .csv file
+``anynet info``     the backends, their versions and devices, and why any cannot run
+``anynet bench``    time anynet against hand-written NumPy, PyTorch, JAX, scikit-learn
+
+Exit codes: 0 success; 1 an error in the data, a file or a backend (the message
+on stderr says which); 2 a command-line usage error.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,17 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "maxout")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
 _DEFAULT_LR = {"sgd": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+# epochs that reach a good model with the default SGD on each dataset
+_DEFAULT_EPOCHS = {"digits": 30, "iris": 30, "wine": 100, "breast_cancer": 50, "spiral": 300,
+                   "moons": 200, "circles": 200, "xor": 200, "blobs": 50}
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -22,6 +36,19 @@ def _hidden(text: str) -> tuple[int, ...]:
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"--hidden sizes must be >= 1, got {text!r}")
     return sizes
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return v
+
+    return parse
 
 
 def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu") -> list:
@@ -56,73 +83,197 @@ def make_optimizer(name: str, lr: float | None):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="anynet", description="Neural networks with explicit backprop on any Array API backend.")
+    from .datasets import DATASETS
+
+    p = argparse.ArgumentParser(prog="anynet", description=__doc__.split("\n\n")[0],
+                                epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error.")
     p.add_argument("--version", action="version", version=f"anynet {__version__}")
     sub = p.add_subparsers(dest="command")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
     t = sub.add_parser("train", help="train an MLP (default: the 8x8 digits) and report test accuracy",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=fmt)
     t.add_argument("--backend", default=None, help="numpy, jax, cupy, torch or array_api_strict "
                    "(default: $ANYNET_BACKEND or numpy)")
     t.add_argument("--device", default=None, help="device on the backend, e.g. cpu, gpu, cuda:0")
-    t.add_argument("--dataset", default="digits", help="dataset name")
-    t.add_argument("--epochs", type=int, default=30)
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default="digits", choices=DATASETS, help="bundled or generated dataset")
+    src.add_argument("--data", default=None, metavar="DIR",
+                     help="a directory of MNIST-style IDX files (.gz or not) instead of --dataset")
+    t.add_argument("--epochs", type=_positive(int), default=None,
+                   help="passes over the data (default: 30 for digits, more for the small sets)")
     t.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden layer sizes, e.g. 128,64")
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd and nesterov use momentum 0.9")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
+    t.add_argument("--batch-size", type=_positive(int), default=32)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--save", metavar="FILE", default=None, help="write the trained model to FILE (.npz)")
+    t.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="write a picture: the decision boundary for 2-D data, else the training curves")
+    t.add_argument("--quiet", action="store_true", help="print only the final result line")
+
+    pr = sub.add_parser("predict", help="print or write the predictions of a saved model", formatter_class=fmt)
+    pr.add_argument("--model", required=True, metavar="FILE", help="a model written by anynet train --save")
+    pr.add_argument("--input", required=True, metavar="FILE", help="inputs, one row per sample (.npy or .csv)")
+    pr.add_argument("--output", metavar="FILE", default=None, help="write predictions here (.npy or .csv) "
+                    "instead of printing them")
+    pr.add_argument("--scores", action="store_true", help="output the raw model outputs, not class labels")
+    pr.add_argument("--backend", default=None)
+
     sub.add_parser("info", help="list the backends, their versions and devices, and why any cannot run")
+    b = sub.add_parser("bench", help="time anynet against hand-written NumPy, PyTorch, JAX and scikit-learn",
+                       add_help=False)
+    b.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
+# ------------------------------------------------------------------ train
 def cmd_train(args: argparse.Namespace) -> int:
     import anynet as an
 
     be = an.use(args.backend, args.device) if args.backend else an.backend()
-    data = an.datasets.load(args.dataset)
+    data = an.datasets.load(args.data if args.data else args.dataset, seed=max(args.seed, 0))
+    epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
     n_classes = len(data.class_names)
     model = an.Sequential(build_mlp(data.x_train.shape[1], args.hidden, n_classes, args.activation),
                           seed=args.seed, dtype=args.dtype)
     opt = make_optimizer(args.optimizer, args.lr)
     loss = an.losses.SoftmaxCrossEntropy()
-    print(f"anynet {an.__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
-          f"samples, {n_classes} classes; backend {be.name} ({be.device}), {args.dtype}")
-    print(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
-          f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
+    say = (lambda *a: None) if args.quiet else print
+    say(f"anynet {an.__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
+        f"samples, {n_classes} classes; backend {be.name} ({be.device}), {args.dtype}")
+    say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
+        f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
     t0 = time.perf_counter()
-    model.fit(data.x_train, data.t_train, loss=loss, optimizer=opt, epochs=args.epochs,
-              batch_size=args.batch_size, seed=args.seed, verbose=1)
+    hist = model.fit(data.x_train, data.t_train, loss=loss, optimizer=opt, epochs=epochs,
+                     batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1,
+                     validation_data=(data.x_test, data.t_test))
     seconds = time.perf_counter() - t0
     result = model.evaluate(data.x_test, data.t_test, loss=loss)
     print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  "
-          f"({seconds:.1f}s training)")
+          f"({seconds:.1f}s training, {len(hist.epoch)} epochs, backend {be.name})")
+    if args.save:
+        from .io import save
+
+        save(model, args.save, extra={"dataset": data.name, "class_names": list(data.class_names),
+                                      "loss": "SoftmaxCrossEntropy",
+                                      "mean": None if data.mean is None else data.mean.tolist(),
+                                      "std": None if data.std is None else data.std.tolist()})
+        say(f"model saved to {args.save}")
+    if args.plot:
+        from . import plot
+
+        if data.x_train.shape[1] == 2:
+            plot.decision_boundary(model, data.x_train, data.t_train, args.plot, class_names=data.class_names)
+        else:
+            plot.training_curves(hist, args.plot)
+        say(f"picture written to {args.plot}")
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+# ------------------------------------------------------------------ predict
+def _read_inputs(path: str) -> Any:
+    # host-side file reading: NumPy, never pickle
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--input {path!r}: no such file")
+    if p.suffix == ".npy":
+        try:
+            return np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"--input {path!r}: not a plain numeric .npy file ({exc})") from None
+    if p.suffix in (".csv", ".txt"):
+        for skip in (0, 1):  # a header line is allowed
+            try:
+                return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+            except ValueError as exc:
+                err = exc
+        raise ValueError(f"--input {path!r}: not a numeric CSV file ({err})")
+    raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
+
+
+def _write_outputs(path: str, values: Any) -> None:
+    import numpy as np
+
+    p = Path(path)
+    if p.suffix == ".npy":
+        np.save(p, values, allow_pickle=False)
+    elif p.suffix in (".csv", ".txt"):
+        fmt = "%s" if values.dtype.kind in "OUS" else ("%d" if values.dtype.kind in "iu" else "%.8g")
+        np.savetxt(p, values.reshape(len(values), -1), delimiter=",", fmt=fmt)
+    else:
+        raise ValueError(f"--output {path!r}: expected a .npy or .csv file name")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import anynet as an
 
-    print(f"anynet {an.__version__}; current backend: {an.backend().name}")
+    from ._backend import to_numpy
+    from .io import load_checkpoint
+
+    if args.backend:
+        an.use(args.backend)
+    ckpt = load_checkpoint(args.model)
+    model, extra = ckpt.model, ckpt.extra or {}
+    x = _read_inputs(args.input)
+    if extra.get("mean") is not None:  # the training set's standardization
+        x = (x - np.asarray(extra["mean"])) / np.asarray(extra["std"])
+    y = np.asarray(to_numpy(model.predict(x)))
+    if args.scores or extra.get("loss") not in ("SoftmaxCrossEntropy", "MulticlassHinge"):
+        out = y
+    else:
+        idx = y.argmax(axis=1)
+        names = extra.get("class_names")
+        out = np.asarray(names, dtype=str)[idx] if names else idx
+    if args.output:
+        _write_outputs(args.output, out)
+        print(f"{len(out)} predictions written to {args.output}")
+    else:
+        for row in out:
+            print(row if np.ndim(row) == 0 else ",".join(f"{v:.6g}" for v in row))
+    return 0
+
+
+# ------------------------------------------------------------------ info
+def cmd_info(args: argparse.Namespace) -> int:
+    import platform
+
+    import array_api_compat
+
+    import anynet as an
+
+    print(f"anynet {an.__version__} (Python {platform.python_version()}, array-api-compat "
+          f"{array_api_compat.__version__}); current backend: {an.backend().name}")
     for name, why in an.available_backends().items():
         if why is None:
             be = an._backend.get_backend(name)
-            print(f"  {name:<17} {be.version:<12} devices: {', '.join(map(str, be.devices()))}")
+            print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.devices()))}")
         else:
             print(f"  {name:<17} unavailable: {why}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its own parser, options passed through
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        return {"train": cmd_train, "info": cmd_info}[args.command](args)
-    except (ValueError, TypeError, RuntimeError) as exc:
+        return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info}[args.command](args)
+    except (ValueError, TypeError, RuntimeError, OSError, KeyError) as exc:
         print(f"anynet {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -65,6 +65,8 @@ class Loss:
     """
 
     target: ClassVar[str] = "any"
+    #: Whether ``correct`` counts right predictions (fit then reports accuracy).
+    classifies: ClassVar[bool] = False
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         raise NotImplementedError
@@ -126,6 +128,7 @@ class BinaryCrossEntropy(Loss):
     eps: float = 1e-7
 
     target: ClassVar[str] = "binary"
+    classifies: ClassVar[bool] = True
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
@@ -157,6 +160,7 @@ class Hinge(Loss):
     """
 
     target: ClassVar[str] = "sign"
+    classifies: ClassVar[bool] = True
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
@@ -173,6 +177,7 @@ class Hinge(Loss):
 # ------------------------------------------------------------------ multiclass
 class _Multiclass(Loss):
     target: ClassVar[str] = "labels"
+    classifies: ClassVar[bool] = True
 
     def _targets(self, xp: Any, y: Array, t: Array) -> Array:
         """One-hot (or probability) rows of the dtype of ``y`` from labels or rows."""
@@ -184,7 +189,9 @@ class _Multiclass(Loss):
         xp = _ns(xp, y)
         pred = xp.argmax(y, axis=-1)
         labels = t if t.ndim == 1 else xp.argmax(t, axis=-1)
-        return _count(xp, pred == xp.astype(labels, pred.dtype), y.dtype)
+        if labels.dtype != pred.dtype:
+            labels = xp.astype(labels, pred.dtype)
+        return _count(xp, pred == labels, y.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,9 +221,12 @@ class SoftmaxCrossEntropy(_Multiclass):
         z = y - xp.max(y, axis=-1, keepdims=True)
         e = xp.exp(z)
         s = xp.sum(e, axis=-1, keepdims=True)
-        logp = z - xp.log(s)
-        value = -xp.sum(T * logp) / n
-        return value, (e / s - T) * (1.0 / n)  # ds = (softmax(s) - t) / N
+        value = xp.sum(T * (z - xp.log(s))) * (-1.0 / n)  # mean of -log softmax at the target
+        # ds = (softmax(s) - t) / N, in place on the fresh e (rebinds on JAX)
+        e /= s
+        e -= T
+        e *= 1.0 / n
+        return value, e
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from . import _checks, _random
-from ._backend import Backend, get_backend, to_numpy
+from ._backend import Backend, get_backend
 from ._tree import Params
 from .layers._base import Layer
 from .losses import Loss, Regularizer
@@ -152,9 +153,9 @@ class Sequential:
         """
         xp = xp if xp is not None else array_namespace(x)
         caches = []
-        for i, (layer, p) in enumerate(zip(self.layers, params)):
+        for i, layer in enumerate(self.layers):
             k = _random.fold_in(key, i, xp=xp) if (key is not None and layer.stochastic) else None
-            x, cache = layer.forward(p, x, training=training, key=k, xp=xp)
+            x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp)
             caches.append(cache)
         return x, caches
 
@@ -213,11 +214,21 @@ class Sequential:
         return self.backend.jit(step) if jit else step
 
     def _make_step(self, loss: Loss, optimizer: Any, regularizer: Regularizer | None,
-                   seed: int, *, gather: bool = False) -> Callable:
+                   seed: int, *, gather: bool = False, inplace: bool = False) -> Callable:
+        """``(params, opt_state, x, t[, idx]) -> (params, opt_state, loss, n_correct)``.
+
+        ``gather``: ``x``/``t`` are the whole data set and ``idx`` the batch's
+        indices, gathered inside the step. ``inplace``: update params and state
+        in place (only for arrays the caller owns, on backends that allow it).
+        """
         stochastic = any(getattr(layer, "stochastic", False) for layer in self.layers)
+        classifies = getattr(loss, "classifies", False)
+        # the namespace of the backend's arrays, resolved once (on NumPy: with faster reductions);
+        # the step is only ever given arrays of the model's backend
+        be_xp = self.backend.xp
 
         def step(params, opt_state, x, t, *idx):
-            xp = array_namespace(x)
+            xp = be_xp
             if gather:  # batch gathered inside the (compiled) step: data stay put
                 x = xp.take(x, idx[0], axis=0)
                 t = xp.take(t, idx[0], axis=0)
@@ -227,20 +238,44 @@ class Sequential:
                 key = _random.fold_in(_random.key_from_seed(seed, xp=xp), count, xp=xp)
             value, grads, y = self.value_and_grads(params, x, t, loss=loss,
                                                    regularizer=regularizer, key=key, xp=xp)
-            correct = loss.correct(y, t, xp=xp)
-            params, opt_state = optimizer.update(params, grads, opt_state)
+            correct = loss.correct(y, t, xp=xp) if classifies else value * 0.0
+            params, opt_state = optimizer.update(params, grads, opt_state, inplace=inplace, xp=xp)
             return params, opt_state, value, correct
 
         return step
+
+    def _make_epoch(self, step: Callable, batch_size: int) -> Callable:
+        """``(params, opt_state, X, T, batches) -> (params, opt_state, loss_sum, n_correct)``
+        for ``batches`` of shape (steps, batch_size): all full batches of an epoch in one
+        ``Backend.scan`` (one compiled loop on JAX; a Python loop elsewhere)."""
+        be = self.backend
+
+        def epoch(params, opt_state, X, T, batches):
+            xp = array_namespace(X)
+            zero = xp.zeros((), dtype=X.dtype, device=device_of(X))
+
+            def body(carry, idx):
+                p, s, total, correct = carry
+                p, s, value, c = step(p, s, X, T, idx)
+                return (p, s, total + value, correct + c), None
+
+            (params, opt_state, total, correct), _ = be.scan(body, (params, opt_state, zero, zero), batches)
+            return params, opt_state, total * batch_size, correct  # every batch is full
+
+        return epoch
 
     def _compiled_fn(self, kind: str, *config: Any) -> Callable:
         key = (kind, *config)
         fn = self._compiled.get(key)
         if fn is None:
             if kind == "step":
-                loss, optimizer, regularizer, seed = config
-                fn = self.backend.jit(self._make_step(loss, optimizer, regularizer, seed, gather=True),
-                                      donate_argnums=(0, 1))
+                loss, optimizer, regularizer, seed, inplace = config
+                fn = self.backend.jit(self._make_step(loss, optimizer, regularizer, seed, gather=True,
+                                                      inplace=inplace), donate_argnums=(0, 1))
+            elif kind == "epoch":
+                loss, optimizer, regularizer, seed, inplace, batch_size = config
+                step = self._make_step(loss, optimizer, regularizer, seed, gather=True, inplace=inplace)
+                fn = self.backend.jit(self._make_epoch(step, batch_size), donate_argnums=(0, 1))
             elif kind == "predict":
                 fn = self.backend.jit(lambda params, x: self.forward(params, x)[0])
             else:  # "evaluate"
@@ -256,19 +291,38 @@ class Sequential:
 
     # ------------------------------------------------------------ inputs
     def _inputs(self, x: Any, *, name: str = "x", where: str = "predict") -> Array:
+        """Validate inputs and put them on the backend in the model's dtype.
+
+        Errors name ``name`` and ``where`` and say what was expected: a batch with
+        the samples on axis 0, of the per-sample shape layer 0 takes, finite values.
+        """
         be = self.backend
         x = _checks.to_backend(be, x, name=name, dtype=self.dtype, where=where)
+        shape = tuple(x.shape)
+        expected = None if self.input_shape is None else tuple(self.input_shape)
+        first = self.layers[0]
+        want = "" if expected is None else f" of shape {_checks.fmt_shape(expected)}"
+        if x.ndim == 0:
+            raise ValueError(f"{where}: {name} must be a batch with the samples on axis 0{want}, "
+                             "got a scalar")
+        if expected is not None and x.ndim != len(expected) + 1:
+            hint = ""
+            if shape == expected:
+                hint = f"; it looks like one sample: pass a batch of one, shape {(1, *expected)}"
+            elif x.ndim >= 2 and math.prod(shape[1:]) == math.prod(expected):
+                hint = f"; reshape it to {(shape[0], *expected)}"
+                if len(expected) == 1:
+                    hint += " or start the model with an.layers.Flatten()"
+            raise ValueError(f"{where}: {name} must be {len(expected) + 1}-d{want} (samples on axis 0) "
+                             f"for layer 0 ({first!r}), got shape {shape}{hint}")
         _checks.check_batch_axis(x, name=name, where=where, min_ndim=2)
-        expected = self.input_shape
-        got = tuple(x.shape[1:])
-        if expected is not None and got != tuple(expected):
-            first = self.layers[0]
+        got = shape[1:]
+        if expected is not None and got != expected:
             if len(expected) == 1 and len(got) == 1:
                 what = f"{got[0]} features but layer 0 ({first!r}) expects {expected[0]}"
             else:
-                what = (f"per-sample shape {got} but the model expects {tuple(expected)} "
-                        f"(layer 0: {first!r})")
-            raise ValueError(f"{where}: {name} of shape {tuple(x.shape)} has {what}")
+                what = f"per-sample shape {got} but the model expects {expected} (layer 0: {first!r})"
+            raise ValueError(f"{where}: {name} of shape {shape} has {what}")
         _checks.check_finite(be.xp, x, name=name, where=where)
         return x
 
@@ -281,29 +335,43 @@ class Sequential:
                             f"got {loss!r}")
         kind = getattr(loss, "target", "any")
         _checks.check_source(be, t, name=name, where=where)
-        host = to_numpy(t)
+        if be.owns(t) and be.name != "numpy_readonly":
+            _checks.check_device(be, t, name=name, where=where)
+        host = _checks.host_array(t, name=name, where=where)
         if host.ndim == 0:
             raise ValueError(f"{where}: {name} must have the samples on axis 0, got a scalar")
         if n is not None and host.shape[0] != n:
             raise ValueError(f"{where}: x and {name} have different lengths: "
                              f"x has {n} samples, {name} has {host.shape[0]}")
+        if host.dtype.kind == "f":
+            _checks.check_finite(array_namespace(host), host, name=name, where=where)
         out = self.output_shape
         cls = type(loss).__name__
         if kind == "labels":
             n_classes = out[-1] if out else None
+            if host.ndim == 2 and host.shape[1] == 1 and n_classes != 1:
+                raise ValueError(f"{where}: {name} for {cls} has shape {host.shape}: give class labels as "
+                                 f"shape ({host.shape[0]},) ({name}.ravel()) or one-hot rows of width "
+                                 f"{n_classes}")
             if host.ndim == 1:
                 if host.dtype.kind == "f":
-                    if not (host == host.round()).all():
+                    frac = host != host.round()
+                    if frac.any():
+                        i = int(frac.argmax())
                         raise ValueError(f"{where}: {name} for {cls} must be integer class labels, "
-                                         f"got non-integer values such as {host[host != host.round()][0]}")
+                                         f"got non-integer values such as {name}[{i}] = {host[i]}")
                 elif host.dtype.kind not in "iu":
                     raise TypeError(f"{where}: {name} for {cls} must be integer class labels, "
                                     f"got dtype {host.dtype}")
-                lo, hi = host.min(), host.max()
+                lo, hi = int(host.min()), int(host.max())
                 if lo < 0 or (n_classes is not None and hi >= n_classes):
+                    bad = (host < 0) if n_classes is None else (host < 0) | (host >= n_classes)
+                    i = int(bad.argmax())
+                    allowed = ">= 0" if n_classes is None else f"in [0, {n_classes - 1}]"
                     raise ValueError(
                         f"{where}: {name} for {cls} holds labels in [{lo}, {hi}] but the model has "
-                        f"{n_classes} outputs, so labels must be in [0, {n_classes - 1}]"
+                        f"{n_classes} outputs, so labels must be {allowed} (the first that is not: "
+                        f"{name}[{i}] = {int(host[i])})"
                     )
                 return be.asarray(host.astype("int64"), dtype=be.default_int())
             if host.ndim == 2:
@@ -322,7 +390,8 @@ class Sequential:
                     host = host.reshape(want)  # (N,) targets for a (N, 1) output
                 else:
                     raise ValueError(f"{where}: {name} of shape {host.shape} does not match the "
-                                     f"model's output {_checks.fmt_shape(out)} for {cls}")
+                                     f"model's output {_checks.fmt_shape(out)} for {cls}: "
+                                     f"expected shape {want}")
         if kind == "binary" and ((host < 0) | (host > 1)).any():
             raise ValueError(f"{where}: {name} for {cls} must be in [0, 1], got values in "
                              f"[{host.min()}, {host.max()}]")
@@ -330,9 +399,7 @@ class Sequential:
             vals = sorted(set(host.ravel().tolist()))[:5]
             raise ValueError(f"{where}: {name} for {cls} must be -1 or +1, got values {vals}"
                              + (" (use 2 * t - 1 for 0/1 labels)" if set(vals) <= {0, 1} else ""))
-        t_out = be.asarray(host, dtype=self.dtype)
-        _checks.check_finite(be.xp, t_out, name=name, where=where)
-        return t_out
+        return be.asarray(host, dtype=self.dtype)
 
     # ------------------------------------------------------------ user API
     def predict(self, x: Any, /, *, batch_size: int | None = None) -> Array:
@@ -352,9 +419,10 @@ class Sequential:
         X = self._inputs(x, where="predict")
         fn = self._compiled_fn("predict")
         n = X.shape[0]
+        if batch_size is not None:
+            _checks.check_positive_int(batch_size, name="batch_size", where="predict")
         if batch_size is None or batch_size >= n:
             return fn(self.params, X)
-        _checks.check_positive_int(batch_size, name="batch_size", where="predict")
         parts = [fn(self.params, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
         return self.backend.xp.concat(parts, axis=0)
 
@@ -384,6 +452,7 @@ class Sequential:
 
         Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE).
         """
+        _checks.check_positive_int(batch_size, name="batch_size", where="evaluate")
         X = self._inputs(x, where="evaluate")
         T = self._targets(t, loss, where="evaluate", n=X.shape[0])
         return self._evaluate(X, T, loss, regularizer, batch_size)
@@ -415,6 +484,22 @@ class Sequential:
         from .train import fit
 
         return fit(self, x, t, **kwargs)
+
+    def save(self, path: Any, **kwargs: Any) -> None:
+        """Write the model to one ``.npz`` file (architecture as JSON, weights, no pickle),
+        atomically; ``an.load(path)`` reads it back. See :func:`anynet.io.save` for
+        ``opt_state=``, ``optimizer=`` and ``extra=``."""
+        from .io import save
+
+        save(self, path, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # compiled functions are rebuilt on demand; arrays pickle through their libraries
+        return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compiled = {}
 
     def to(self, backend: str | Backend | None = None, device: Any = None, *,
            dtype: str | None = None) -> Sequential:

@@ -3,7 +3,8 @@
 ``state = opt.init(params)`` and ``params, state = opt.update(params, grads,
 state)`` never modify their arguments: the training step stays a pure function
 that ``jax.jit`` compiles. ``state`` is a plain dict (``"step"``: a 0-d float
-array counting updates; per-parameter buffers in the structure of ``params``),
+array counting updates; ``"lr_scale"``: a 0-d factor on the learning rate that
+callbacks may change; per-parameter buffers in the structure of ``params``),
 so it is saved in checkpoints and crosses ``jit`` as a pytree.
 
 The update rules follow PyTorch's (``torch.optim``) so that results can be
@@ -148,36 +149,56 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.init: the model has no parameters to optimize")
         xp = array_namespace(leaf)
         state: dict[str, Any] = {
-            "step": xp.zeros((), dtype=leaf.dtype, device=device_of(leaf))
+            "step": xp.zeros((), dtype=leaf.dtype, device=device_of(leaf)),
+            # a factor on the learning rate that callbacks may change between epochs
+            "lr_scale": xp.ones((), dtype=leaf.dtype, device=device_of(leaf)),
         }
         for slot in self._slots:
             state[slot] = [{k: xp.zeros_like(v) for k, v in d.items()} for d in params]
         return state
 
-    def update(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
-        """One update: ``(params, grads, state) -> (new params, new state)``, inputs untouched."""
-        leaf = first_leaf(params)
-        xp = array_namespace(leaf)
+    def update(self, params: Params, grads: Params, state: dict[str, Any], *,
+               inplace: bool = False, xp: Any = None) -> tuple[Params, dict[str, Any]]:
+        """One update: ``(params, grads, state) -> (new params, new state)``.
+
+        Pure by default: the inputs are untouched. With ``inplace=True`` the
+        arrays of ``params`` and ``state`` are updated in place and returned
+        (fewer allocations on NumPy, CuPy and torch; not possible on JAX). Only
+        pass ``inplace=True`` for arrays you own: ``fit`` copies the model's
+        parameters once, then updates its copies in place where the backend
+        allows it. ``xp``: the namespace, when the caller has it already.
+        """
+        xp = xp if xp is not None else array_namespace(first_leaf(params))
         step = state["step"]
         lr = self.lr(step) if isinstance(self.lr, Schedule) else self.lr
+        if "lr_scale" in state:
+            lr = lr * state["lr_scale"]
         grads = self._clip(xp, grads)
-        new_params: Params = []
-        new_slots: dict[str, Params] = {s: [] for s in self._slots}
+        slots = self._slots
         t = step + 1.0  # this update's number, from 1
+        new_params: Params = []
+        new_slots: dict[str, Params] = {s: [] for s in slots}
+        if not slots:  # plain SGD: no buffers to thread through
+            return ([{k: self._step(xp, p[k], g[k], (), lr, t, inplace)[0] for k in p}
+                     for p, g in zip(params, grads)],
+                    {"step": t, **({"lr_scale": state["lr_scale"]} if "lr_scale" in state else {})})
         for i, (p, g) in enumerate(zip(params, grads)):
-            np_, ns_ = {}, {s: {} for s in self._slots}
+            layer_p: dict[str, Array] = {}
+            layer_s: list[dict[str, Array]] = [{} for _ in slots]
             for k in p:
-                bufs = {s: state[s][i][k] for s in self._slots}
-                np_[k], nb = self._step(xp, p[k], g[k], bufs, lr, t)
-                for s in self._slots:
-                    ns_[s][k] = nb[s]
-            new_params.append(np_)
-            for s in self._slots:
-                new_slots[s].append(ns_[s])
-        return new_params, {"step": t, **new_slots}
+                bufs = tuple(state[s][i][k] for s in slots)
+                layer_p[k], new_bufs = self._step(xp, p[k], g[k], bufs, lr, t, inplace)
+                for d, b in zip(layer_s, new_bufs):
+                    d[k] = b
+            new_params.append(layer_p)
+            for s, d in zip(slots, layer_s):
+                new_slots[s].append(d)
+        kept = {"lr_scale": state["lr_scale"]} if "lr_scale" in state else {}
+        return new_params, {"step": t, **kept, **new_slots}
 
-    def _step(self, xp: Any, p: Array, g: Array, bufs: dict[str, Array], lr: Any, t: Array
-              ) -> tuple[Array, dict[str, Array]]:
+    def _step(self, xp: Any, p: Array, g: Array, bufs: tuple[Array, ...], lr: Any, t: Array,
+              inplace: bool) -> tuple[Array, tuple[Array, ...]]:
+        """One parameter: ``(p, g, buffers in _slots order) -> (new p, new buffers)``."""
         raise NotImplementedError
 
     def _clip(self, xp: Any, grads: Params) -> Params:
@@ -222,14 +243,21 @@ class SGD(Optimizer):
     def _slots(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("velocity",) if self.momentum else ()
 
-    def _step(self, xp, p, g, bufs, lr, t):
+    def _step(self, xp, p, g, bufs, lr, t, inplace):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        if not self.momentum:
-            return p - lr * g, {}
-        v = self.momentum * bufs["velocity"] + g
-        d = g + self.momentum * v if self.nesterov else v
-        return p - lr * d, {"velocity": v}
+        if self.momentum:
+            (v,) = bufs
+            if inplace:  # v = momentum v + g
+                v *= self.momentum
+                v += g
+            else:
+                v = self.momentum * v + g
+            g = g + self.momentum * v if self.nesterov else v
+        if inplace:  # p = p - lr g
+            p -= lr * g
+            return p, bufs
+        return p - lr * g, (v,) if self.momentum else ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,17 +283,27 @@ class Adam(Optimizer):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1), got {b!r}")
 
-    def _step(self, xp, p, g, bufs, lr, t):
-        if self.weight_decay:
-            if self._decoupled:
-                p = p - (lr * self.weight_decay) * p  # p <- p (1 - lr wd)
-            else:
-                g = g + self.weight_decay * p
-        m = self.beta1 * bufs["m"] + (1.0 - self.beta1) * g
-        v = self.beta2 * bufs["v"] + (1.0 - self.beta2) * (g * g)
-        m_hat = m / (1.0 - self.beta1**t)
-        v_hat = v / (1.0 - self.beta2**t)
-        return p - lr * m_hat / (xp.sqrt(v_hat) + self.eps), {"m": m, "v": v}
+    def _step(self, xp, p, g, bufs, lr, t, inplace):
+        m, v = bufs
+        b1, b2 = self.beta1, self.beta2
+        if self.weight_decay and not self._decoupled:
+            g = g + self.weight_decay * p
+        # bias-corrected step: lr * m_hat / (sqrt(v_hat) + eps)
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+        if inplace:
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            if self.weight_decay and self._decoupled:
+                p *= 1.0 - lr * self.weight_decay  # p <- p (1 - lr wd)
+            p -= lr * (m / c1) / (xp.sqrt(v / c2) + self.eps)
+            return p, bufs
+        if self.weight_decay and self._decoupled:
+            p = p - (lr * self.weight_decay) * p
+        m = b1 * m + (1.0 - b1) * g
+        v = b2 * v + (1.0 - b2) * (g * g)
+        return p - lr * (m / c1) / (xp.sqrt(v / c2) + self.eps), (m, v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,12 +338,25 @@ class RMSprop(Optimizer):
     def _slots(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
 
-    def _step(self, xp, p, g, bufs, lr, t):
+    def _step(self, xp, p, g, bufs, lr, t, inplace):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        v = self.alpha * bufs["square_avg"] + (1.0 - self.alpha) * (g * g)
+        v = bufs[0]
+        if inplace:  # v = alpha v + (1 - alpha) g^2
+            v *= self.alpha
+            v += (1.0 - self.alpha) * (g * g)
+        else:
+            v = self.alpha * v + (1.0 - self.alpha) * (g * g)
         d = g / (xp.sqrt(v) + self.eps)
-        if not self.momentum:
-            return p - lr * d, {"square_avg": v}
-        b = self.momentum * bufs["momentum_buffer"] + d
-        return p - lr * b, {"square_avg": v, "momentum_buffer": b}
+        if self.momentum:
+            b = bufs[1]
+            if inplace:
+                b *= self.momentum
+                b += d
+            else:
+                b = self.momentum * b + d
+            d = b
+        if inplace:
+            p -= lr * d
+            return p, bufs
+        return p - lr * d, ((v, b) if self.momentum else (v,))

@@ -10,12 +10,14 @@ waits for the host.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _checks
+from .callbacks import Callback, LambdaCallback, Run
 from .losses import Loss, Regularizer
 
 __all__ = ["History", "fit"]
@@ -65,7 +67,10 @@ def fit(
     regularizer: Regularizer | None = None,
     shuffle: bool = True,
     verbose: int = 1,
-    callbacks: Sequence[Callable[[int, dict[str, float]], Any]] = (),
+    callbacks: Sequence[Callback | Callable[[int, dict[str, float]], Any]] = (),
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
 ) -> History:
     """Train ``model`` in place with mini-batch gradient descent.
 
@@ -90,11 +95,25 @@ def fit(
         ``lambda R(W)``, included in the loss and the gradient.
     shuffle : bool
         Shuffle the samples each epoch (default True).
-    verbose : {0, 1}
-        1 prints a line per epoch.
-    callbacks : sequence of callables
-        Each is called as ``cb(epoch, logs)`` after every epoch; returning
-        ``True`` stops training.
+    verbose : {0, 1, 2}
+        0: silent. 1: a progress bar over the epochs with the latest metrics
+        when the output is a terminal and ``tqdm`` is installed, else a line per
+        epoch. 2: a line per epoch.
+    callbacks : sequence of Callback or callables
+        :mod:`anynet.callbacks` objects (``EarlyStopping``, ``LearningRateScheduler``,
+        ...) or functions ``fn(epoch, logs)`` called after every epoch (returning
+        ``True`` stops training).
+    checkpoint : path, optional
+        Write a checkpoint there (atomically: one ``.npz``, no pickle) every
+        ``checkpoint_every`` epochs and after the last: weights, optimizer state,
+        the shuffling generator's position, the epoch and the history.
+    checkpoint_every : int
+        Epochs between checkpoints (default 1).
+    resume : bool
+        If ``checkpoint`` exists, continue from it: the run then ends exactly as
+        one that was never interrupted (same seed, batch size, optimizer and
+        architecture required; callbacks start afresh). If it does not exist,
+        start from the beginning. So the same command can be rerun after a crash.
 
     Returns
     -------
@@ -104,6 +123,15 @@ def fit(
     epochs = _checks.check_positive_int(epochs, name="epochs", where=where, minimum=0)
     batch_size = _checks.check_positive_int(batch_size, name="batch_size", where=where)
     _checks.check_positive_int(seed, name="seed", where=where, minimum=0)
+    checkpoint_every = _checks.check_positive_int(checkpoint_every, name="checkpoint_every", where=where)
+    if resume and checkpoint is None:
+        raise ValueError(f"{where}: resume=True needs checkpoint= (the file to resume from)")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
+    cbs = [cb if isinstance(cb, Callback) else LambdaCallback(cb) for cb in callbacks]
+    for i, cb in enumerate(cbs):
+        if isinstance(cb, LambdaCallback) and not callable(cb.fn):
+            raise TypeError(f"{where}: callbacks[{i}] must be a Callback or a callable, got {cb.fn!r}")
     be = model.backend
     X = model._inputs(x, where=where)
     n = X.shape[0]
@@ -116,58 +144,119 @@ def fit(
         val = (xv, model._targets(validation_data[1], loss, name="validation_data[1]", where=where,
                                   n=xv.shape[0]))
 
-    step = model._compiled_fn("step", loss, optimizer, regularizer, seed)
-    state = optimizer.init(model.params)
-    params = model.params
+    # In-place updates (NumPy, CuPy, torch) or donated buffers (JAX) work on copies
+    # that fit owns: the caller's arrays (the model's params before fit) stay intact.
+    inplace = be.inplace
+    step = model._compiled_fn("step", loss, optimizer, regularizer, seed, inplace)
+    epoch_fn = model._compiled_fn("epoch", loss, optimizer, regularizer, seed, inplace, batch_size)
+    params = _copy(be.xp, model.params) if (inplace or be.donates) else model.params
     rng = be.host_rng(seed)
-    steps = -(-n // batch_size)
+    full, rest = divmod(n, batch_size)
+    steps = full + (rest > 0)
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps, "samples": n,
                     "backend": be.name, "dtype": model.dtype})
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(n) if shuffle else range(n)
-        idx_all = be.asarray(order, dtype=be.default_int())  # one transfer per epoch
-        batches = [idx_all[s * batch_size:min(n, (s + 1) * batch_size)] for s in range(steps)]
-        start = _keep(be, params, state)  # to replay the epoch if it diverges
-        total = correct = None
-        for idx in batches:
-            params, state, value, c = step(params, state, X, T, idx)
-            b = idx.shape[0]
-            total = value * b if total is None else total + value * b
-            if c is not None:
-                correct = c if correct is None else correct + c
-        logs = {"loss": float(total) / n}
-        if not (math.isfinite(logs["loss"]) and _finite(be.xp, params)):
-            _diverged(model, step, start, X, T, batches, epoch, epochs)
-        model.params = params
-        if correct is not None:
-            logs["accuracy"] = float(correct) / n
-        if val is not None:
-            v = model._evaluate(val[0], val[1], loss, regularizer, 4096)
-            logs.update({f"val_{k}": value for k, value in v.items()})
-        hist.append(epoch, logs)
-        if verbose:
-            metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
-            print(f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}  {metrics}  "
-                  f"({time.perf_counter() - t0:.2f}s)", file=sys.stdout, flush=True)
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb(epoch, logs)) or stop
-        if stop:
-            break
+    run = Run(model, optimizer, optimizer.init(params), hist)
+    first = 0
+    if resume and os.path.exists(checkpoint):
+        params, first = _resume(model, checkpoint, run, rng, optimizer=optimizer, seed=seed,
+                                batch_size=batch_size, inplace=inplace)
+    for cb in cbs:
+        cb.run = run
+        cb.on_train_begin({})
+    progress = _Progress(verbose, epochs)
+    try:
+        for epoch in range(first, epochs):
+            run.epoch = epoch
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
+            t0 = time.perf_counter()
+            order = rng.permutation(n) if shuffle else range(n)
+            idx_all = be.asarray(order, dtype=be.default_int())  # one transfer per epoch
+            state = run.opt_state
+            start = _keep(be, params, state)  # to replay the epoch if it diverges
+            total = correct = 0.0
+            if full:  # every full batch in one call: one compiled loop on JAX
+                batches = be.xp.reshape(idx_all[:full * batch_size], (full, batch_size))
+                params, state, total, correct = epoch_fn(params, state, X, T, batches)
+            if rest:  # the last, partial batch
+                params, state, value, c = step(params, state, X, T, idx_all[full * batch_size:])
+                total, correct = total + value * rest, correct + c
+            run.opt_state = state
+            logs = {"loss": float(total) / n}  # the one host synchronization of the epoch
+            if not (math.isfinite(logs["loss"]) and _finite(be.xp, params)):
+                batches = [idx_all[i:min(n, i + batch_size)] for i in range(0, n, batch_size)]
+                _diverged(model, step, start, X, T, batches, epoch, epochs)
+            model.params = params
+            if getattr(loss, "classifies", False):
+                logs["accuracy"] = float(correct) / n
+            if val is not None:
+                v = model._evaluate(val[0], val[1], loss, regularizer, 4096)
+                logs.update({f"val_{k}": value for k, value in v.items()})
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            hist.append(epoch, logs)
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
+                                           or run.stop_training):
+                _save(model, checkpoint, run, rng, epoch=epoch + 1, seed=seed, batch_size=batch_size)
+            progress.update(epoch, logs, time.perf_counter() - t0)
+            if run.stop_training:
+                break
+    finally:
+        progress.close()
+    model.params = params
+    for cb in cbs:
+        cb.on_train_end(_last(hist))
     return hist
 
 
+def _last(hist: History) -> dict[str, float]:
+    return {k: v[-1] for k, v in hist.history.items() if v}
+
+
+class _Progress:
+    """Per-epoch reporting: a tqdm bar on a terminal (verbose=1), else one line per epoch."""
+
+    def __init__(self, verbose: int, epochs: int) -> None:
+        self.verbose, self.epochs, self.bar = verbose, epochs, None
+        if verbose == 1 and sys.stdout.isatty():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=epochs, unit="epoch", file=sys.stdout, dynamic_ncols=True)
+
+    def update(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            self.bar.update(1)
+            return
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        print(f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}  {metrics}  ({seconds:.2f}s)",
+              file=sys.stdout, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _copy(xp: Any, tree: Any) -> Any:
+    """Copies of every array in a list/dict structure."""
+    if isinstance(tree, list):
+        return [_copy(xp, v) for v in tree]
+    if isinstance(tree, dict):
+        return {k: _copy(xp, v) for k, v in tree.items()}
+    return xp.asarray(tree, copy=True)
+
+
 def _keep(be: Any, params: Any, state: Any) -> tuple[Any, Any]:
-    """References to (params, state), or copies where the step donates its buffers."""
-    if not be.donates:
-        return params, state
-    xp = be.xp
-    copy = [{k: xp.asarray(v, copy=True) for k, v in p.items()} for p in params]
-    st = {k: (xp.asarray(v, copy=True) if not isinstance(v, list)
-              else [{kk: xp.asarray(vv, copy=True) for kk, vv in d.items()} for d in v])
-          for k, v in state.items()}
-    return copy, st
+    """(params, state) as they are now: references where steps create new arrays, copies
+    where they update in place or donate their buffers."""
+    if be.inplace or be.donates:
+        return _copy(be.xp, params), _copy(be.xp, state)
+    return params, state
 
 
 def _finite(xp: Any, params: Any) -> bool:
@@ -179,7 +268,7 @@ def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any
     """Replay the epoch step by step from its start to name the step where the loss or
     the parameters stopped being finite; leave the model at the last finite parameters."""
     be, xp = model.backend, model.backend.xp
-    params, state = start
+    params, state = _keep(be, *start)
     for s, idx in enumerate(batches):
         kept = _keep(be, params, state)
         new_params, new_state, value, _ = step(params, state, X, T, idx)
@@ -199,3 +288,45 @@ def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any
         f"fit: training diverged in epoch {epoch + 1}/{epochs} but not when replayed step by step "
         "(a non-deterministic backend?); the model keeps its parameters from the start of that epoch."
     )
+
+
+def _save(model: Any, path: Any, run: Run, rng: Any, *, epoch: int, seed: int, batch_size: int) -> None:
+    from .io import save
+
+    save(model, path, opt_state=run.opt_state, optimizer=run.optimizer,
+         extra={"fit": {"epoch": epoch, "seed": seed, "batch_size": batch_size},
+                "history": run.history.history, "history_params": run.history.params,
+                "rng": rng.bit_generator.state})
+
+
+def _resume(model: Any, path: Any, run: Run, rng: Any, *, optimizer: Any, seed: int, batch_size: int,
+            inplace: bool) -> tuple[Any, int]:
+    """Load a checkpoint written by fit into this run; return (params, first epoch)."""
+    from .io import CheckpointError, load_checkpoint
+
+    be = model.backend
+    ck = load_checkpoint(path, backend=be)
+    fit_info = (ck.extra or {}).get("fit")
+    if not isinstance(fit_info, dict) or ck.opt_state is None:
+        raise CheckpointError(f"{path}: not a checkpoint written by fit (no optimizer state or fit "
+                              "progress); load it with an.load(path) instead")
+    if tuple(ck.model.layers) != tuple(model.layers) or ck.model.dtype != model.dtype:
+        raise ValueError(f"fit(resume=True): {path} holds a different model "
+                         f"({len(ck.model.layers)} layers, {ck.model.dtype}) than this one "
+                         f"({len(model.layers)} layers, {model.dtype})")
+    wanted = {"optimizer": (ck.optimizer, optimizer), "seed": (fit_info.get("seed"), seed),
+              "batch_size": (fit_info.get("batch_size"), batch_size)}
+    for name, (saved, now) in wanted.items():
+        if saved != now:
+            raise ValueError(f"fit(resume=True): {path} was written with {name}={saved!r} but this call "
+                             f"has {name}={now!r}; resuming would not reproduce the run")
+    params = ck.model.params
+    run.opt_state = ck.opt_state_on(be)
+    if inplace or be.donates:
+        params = _copy(be.xp, params)
+    model.params = params
+    rng.bit_generator.state = ck.extra["rng"]
+    run.history.history = {k: list(v) for k, v in ck.extra.get("history", {}).items()}
+    first = int(fit_info["epoch"])
+    run.history.epoch = list(range(first))
+    return params, first

@@ -76,3 +76,47 @@ def test_readme_python_example_runs(be, tmp_path):
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()
     assert float(last[-3]) > 0.9 and float(last[-1]) < 1e-7
+
+
+def test_train_other_datasets_quiet_and_plot(be, tmp_path):
+    png = tmp_path / "moons.png"
+    out = run(["-m", "anynet", "train", "--dataset", "moons", "--quiet", "--plot", str(png)], be)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("test accuracy: ")
+    assert float(lines[0].split()[2]) > 0.9
+    assert png.stat().st_size > 1000
+
+
+def test_train_save_then_predict_from_npy_and_csv(be, tmp_path):
+    import numpy as np
+
+    model = tmp_path / "iris.npz"
+    out = run(["-m", "anynet", "train", "--dataset", "iris", "--epochs", "30", "--quiet", "--save", str(model)], be)
+    assert out.returncode == 0, out.stderr
+    raw = np.loadtxt(ROOT / "anynet" / "data" / "iris.csv.gz", delimiter=",", skiprows=1)
+    x, t = raw[:, :-1], raw[:, -1].astype(int)
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c,d", comments="")
+    pred = run(["-m", "anynet", "predict", "--model", str(model), "--input", str(tmp_path / "x.npy")], be)
+    assert pred.returncode == 0, pred.stderr
+    names = pred.stdout.split()
+    assert len(names) == 150 and set(names) <= {"setosa", "versicolor", "virginica"}
+    acc = np.mean(np.array(names) == np.array(["setosa", "versicolor", "virginica"])[t])
+    assert acc > 0.85  # the raw rows were standardized with the training statistics
+    out_csv = tmp_path / "pred.csv"
+    pred = run(["-m", "anynet", "predict", "--model", str(model), "--input", str(tmp_path / "x.csv"),
+                "--output", str(out_csv)], be)
+    assert pred.returncode == 0, pred.stderr
+    assert out_csv.read_text().split() == names
+
+
+def test_cli_errors_have_exit_codes_and_messages(be, tmp_path):
+    out = run(["-m", "anynet", "predict", "--model", str(tmp_path / "none.npz"), "--input", "x.npy"], be)
+    assert out.returncode == 1 and "anynet predict: error:" in out.stderr
+    out = run(["-m", "anynet", "train", "--dataset", "nope"], be)
+    assert out.returncode == 2 and "invalid choice: 'nope'" in out.stderr
+    out = run(["-m", "anynet", "train", "--data", str(tmp_path)], be)
+    assert out.returncode == 1 and "no train-images" in out.stderr.replace("_", "-").lower()
+    out = run(["-m", "anynet", "train", "--batch-size", "0"], be)
+    assert out.returncode == 2 and "expected a positive int" in out.stderr

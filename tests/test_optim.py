@@ -143,3 +143,21 @@ def test_update_never_writes_into_params_or_state(be):
     np.testing.assert_array_equal(to_numpy(p[0]["W"]), np.ones((2, 2)))
     np.testing.assert_array_equal(to_numpy(state["m"][0]["W"]), snapshot[0])
     np.testing.assert_array_equal(to_numpy(state["v"][0]["W"]), snapshot[1])
+
+
+@pytest.mark.parametrize(("name", "kw"), [*OPTIMIZERS, ("Adam", dict(lr=optim.CosineDecay(0.1, 4)))],
+                         ids=[f"{o[0]}-{i}" for i, o in enumerate(OPTIMIZERS)] + ["Adam-schedule"])
+def test_inplace_update_equals_the_pure_update(name, kw, be):
+    if not be.inplace:
+        pytest.skip(f"backend {be.name} has no in-place updates (immutable or read-only arrays)")
+    rng = np.random.default_rng(1)
+    opt = getattr(optim, name)(**kw)
+    w0 = rng.normal(size=(3, 4))
+    pure, own = _tree(be, w0), _tree(be, w0)
+    s_pure, s_own = opt.init(pure), opt.init(own)
+    for _ in range(4):
+        g = _tree(be, rng.normal(size=(3, 4)))
+        pure, s_pure = opt.update(pure, g, s_pure)
+        own, s_own = opt.update(own, g, s_own, inplace=True)
+    assert_close(own[0]["W"], to_numpy(pure[0]["W"]), be, rtol=1e-13, atol=1e-15)
+    assert float(s_own["step"]) == 4.0

@@ -135,3 +135,85 @@ def test_divergence_names_epoch_and_step_and_keeps_finite_params(be):
     for p in model.params:
         for v in p.values():
             assert np.isfinite(to_numpy(v)).all()
+
+
+def test_fit_never_writes_into_the_callers_arrays(be):
+    x, t = blobs(40)
+    model = mlp(seed=0, dtype="float64")
+    before = model.params
+    snapshot = [{k: to_numpy(v).copy() for k, v in p.items()} for p in before]
+    x_dev = be.asarray(x, dtype="float64")
+    model.fit(x_dev, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.Adam(lr=0.05), epochs=2,
+              batch_size=8, verbose=0)
+    for p, s in zip(before, snapshot):
+        for k in p:
+            np.testing.assert_array_equal(to_numpy(p[k]), s[k])
+    np.testing.assert_array_equal(to_numpy(x_dev), x)
+    assert not np.array_equal(to_numpy(model.params[0]["W"]), snapshot[0]["W"])
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(epoch_to_crash):
+    class Crash(an.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == epoch_to_crash:
+                raise _Crash(f"killed before epoch {epoch}")
+
+    return Crash()
+
+
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(be, tmp_path):
+    x, t = blobs(50)
+    xv, tv = blobs(20, seed=1)
+    kw = dict(loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.Adam(lr=0.02), epochs=6, batch_size=8,
+              seed=7, verbose=0, validation_data=(xv, tv), regularizer=losses.L2(1e-3))
+    whole = mlp(seed=2, dtype="float64")
+    h_whole = whole.fit(x, t, **kw)
+
+    path = tmp_path / "run.npz"
+    first = mlp(seed=2, dtype="float64")
+    with pytest.raises(_Crash):
+        first.fit(x, t, checkpoint=path, callbacks=[_crash_at(4)], **kw)  # dies after epoch 4's checkpoint
+    second = mlp(seed=99, dtype="float64")  # a fresh process would start from other weights
+    h = second.fit(x, t, checkpoint=path, resume=True, **kw)
+    assert h.epoch == list(range(6))
+    assert h.history == h_whole.history  # the first 4 epochs come from the checkpoint, the rest are recomputed
+    for p, q in zip(second.params, whole.params):
+        for k in p:
+            np.testing.assert_array_equal(to_numpy(p[k]), to_numpy(q[k]))
+    loaded = an.load(path, backend="numpy")  # the final checkpoint is a model too
+    np.testing.assert_array_equal(to_numpy(loaded.predict(x)), to_numpy(whole.to("numpy").predict(x)))
+
+
+def test_resume_refuses_other_settings_and_starts_fresh_without_a_file(be, tmp_path):
+    x, t = blobs(30)
+    path = tmp_path / "run.npz"
+    kw = dict(loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), epochs=2, verbose=0)
+    h = mlp(seed=0).fit(x, t, checkpoint=path, resume=True, **kw)  # no file yet: a fresh start
+    assert h.epoch == [0, 1] and path.exists()
+    with pytest.raises(ValueError, match=r"fit\(resume=True\): .* was written with seed=0 but this call has "
+                                         r"seed=1; resuming would not reproduce the run"):
+        mlp(seed=0).fit(x, t, checkpoint=path, resume=True, seed=1, **kw)
+    with pytest.raises(ValueError, match=r"fit\(resume=True\): .* was written with optimizer=SGD"):
+        mlp(seed=0).fit(x, t, checkpoint=path, resume=True, **{**kw, "optimizer": an.optim.SGD(lr=0.2)})
+    with pytest.raises(ValueError, match="fit: resume=True needs checkpoint="):
+        mlp(seed=0).fit(x, t, resume=True, **kw)
+    done = mlp(seed=0).fit(x, t, checkpoint=path, resume=True, **kw)  # already at epoch 2 of 2
+    assert done.epoch == [0, 1]
+
+
+def test_checkpoint_every(be, tmp_path):
+    x, t = blobs(30)
+    path = tmp_path / "every.npz"
+    seen = []
+    model = mlp(seed=0)
+    model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), epochs=5, verbose=0,
+              checkpoint=path, checkpoint_every=2,
+              callbacks=[lambda e, logs: seen.append(path.exists() and
+                                                     an.io.load_checkpoint(path).extra["fit"]["epoch"])])
+    # seen[e] is read before epoch e's own checkpoint: written after epochs 2, 4 and the last (5)
+    assert seen == [False, False, 2, 2, 4]
+    assert an.io.load_checkpoint(path).extra["fit"]["epoch"] == 5

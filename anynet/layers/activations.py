@@ -69,11 +69,17 @@ class Tanh(_Elementwise):
 class ReLU(_Elementwise):
     """``y = max(0, x)``; the gradient passes where ``x > 0``. Shapes: any -> same."""
 
-    def _f(self, xp, x):
-        return xp.where(x > 0, x, 0.0), x
+    # forward/backward written out (not via _f/_df): the most used activation, one call less
+    def forward(self, params, x, /, *, training=False, key=None, xp=None):
+        y = ns(xp, x).maximum(x, 0.0)
+        return y, y
 
-    def _df(self, xp, x, dy):
-        return xp.where(x > 0, dy, 0.0)  # dx = dy [x > 0]
+    def backward(self, params, cache, dy, /, *, need_dx=True, xp=None):
+        # dx = dy [x > 0]  (y > 0 exactly where x > 0); a multiply by the mask is
+        # about twice as fast as where() on NumPy, and the same once compiled
+        dx = ns(xp, dy).astype(cache > 0, dy.dtype)
+        dx *= dy  # in place on the fresh mask (rebinds on JAX)
+        return dx, {}
 
 
 @dataclasses.dataclass(frozen=True)

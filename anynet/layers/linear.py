@@ -94,7 +94,9 @@ class Linear(Layer):
         # y = x W^T + b
         y = x @ params["W"].T
         if self.bias:
-            y = y + params["b"][None, :]
+            # in place on the fresh product: one pass, no new array (JAX, whose arrays
+            # are immutable, rebinds y instead; nobody else holds y yet either way)
+            y += params["b"][None, :]
         return y, x
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,

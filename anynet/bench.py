@@ -1,0 +1,479 @@
+"""``anynet bench``: time anynet's training step against its peers, in one run.
+
+For each workload (an MLP and a batch size) it times the training step
+(forward, softmax cross-entropy, backward, SGD update) of:
+
+* ``numpy-ref``: a careful hand-written NumPy step with explicit backprop
+  (in-place ops, the first layer's input gradient skipped): the reference;
+* ``anynet-<backend>``: anynet on every available backend, exactly as ``fit``
+  runs it (batches gathered from data on the device; the epoch compiled as one
+  loop on JAX; in-place updates where the arrays allow it);
+* ``torch-eager``: PyTorch eager (CPU, and CUDA where present);
+* ``jax-jit``: a careful hand-written ``jax.jit`` value-and-grad step, batch
+  gathered inside, parameters donated;
+* ``sklearn``: scikit-learn's ``MLPClassifier``, per epoch on the digits.
+
+Every figure is also a ratio to ``numpy-ref`` measured in the same run, with
+GFLOP/s and the share of this machine's matmul peak (also measured in the same
+run). Before timing, every implementation takes a few steps from the same
+weights on the same batches and the bench prints how far its loss and weights
+are from the reference's: they must compute the same thing.
+
+The peers are written in their own libraries on purpose (that is what they
+are); anynet's own code is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# host-side data, reference implementation and measurements
+import numpy as np
+
+from ._backend import available_backends, get_backend, to_numpy
+
+__all__ = ["WORKLOADS", "Workload", "main", "run"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    sizes: tuple[int, ...]
+    batch: int
+    note: str
+
+    @property
+    def flops(self) -> float:
+        """FLOPs of one step: forward 2BKN per layer, dW 2BKN, dx 2BKN except layer 0."""
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        mm = [2.0 * self.batch * a * b for a, b in pairs]
+        return 2 * sum(mm) + sum(mm[1:])
+
+
+WORKLOADS = {
+    "digits": Workload("digits", (64, 128, 64, 10), 32, "overhead-bound"),
+    "mnist": Workload("mnist", (784, 512, 256, 10), 256, "compute-bound"),
+    "wide": Workload("wide", (784, 2048, 2048, 10), 1024, "for GPUs"),
+}
+
+LR = 0.01
+
+
+@dataclass
+class Result:
+    impl: str
+    workload: str
+    times: list[float] = field(default_factory=list)  # seconds per step, one per repeat
+    check: float | None = None  # max relative difference vs numpy-ref after a few steps
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else math.nan
+
+
+def _init(sizes: Sequence[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(0, math.sqrt(2 / a), size=(b, a)).astype(np.float32), np.zeros(b, np.float32))
+            for a, b in itertools.pairwise(sizes)]
+
+
+def _data(w: Workload, steps: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = w.batch * steps
+    x = rng.normal(size=(n, w.sizes[0])).astype(np.float32)
+    t = rng.integers(0, w.sizes[-1], size=n)
+    order = rng.permutation(n).reshape(steps, w.batch)
+    return x, t, order
+
+
+# --------------------------------------------------------------------- peers
+def numpy_ref(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    """The hand-written NumPy step: the reference every ratio is relative to."""
+    P = [(W.copy(), b.copy()) for W, b in params]
+    n_layers = len(P)
+
+    def run(order: np.ndarray) -> float:
+        loss = math.nan
+        for idx in order:
+            xb, tb = x[idx], t[idx]
+            acts = [xb]
+            h = xb
+            for i, (W, b) in enumerate(P):
+                h = h @ W.T
+                h += b
+                if i < n_layers - 1:
+                    np.maximum(h, 0, out=h)
+                acts.append(h)
+            z = acts[-1]  # fused softmax cross-entropy: dz = (softmax(z) - onehot) / B
+            z -= z.max(axis=1, keepdims=True)
+            rows = np.arange(len(tb))
+            z_t = z[rows, tb]
+            np.exp(z, out=z)
+            s = z.sum(axis=1, keepdims=True)
+            loss = np.mean(np.log(s[:, 0]) - z_t)  # stays an array: no host sync per step
+            z /= s
+            z[rows, tb] -= 1.0
+            z /= len(tb)
+            dz = z
+            for i in range(n_layers - 1, -1, -1):
+                W, b = P[i]
+                a = acts[i]
+                dW = dz.T @ a
+                db = dz.sum(axis=0)
+                if i > 0:
+                    dz = dz @ W
+                    dz *= a > 0
+                W -= LR * dW
+                b -= LR * db
+        return float(loss)
+
+    return run, lambda: [(W.copy(), b.copy()) for W, b in P]
+
+
+def anynet_impl(backend: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    """anynet exactly as fit runs it (see anynet.train.fit)."""
+    from . import Sequential, layers, losses, optim
+    from .train import _copy
+
+    be = get_backend(backend)
+    stack: list[Any] = []
+    for a, b in zip(w.sizes[:-1], w.sizes[1:]):
+        stack += [layers.Linear(a, b), layers.ReLU()]
+    model = Sequential(stack[:-1], seed=0, backend=be)
+    host = iter(params)
+    model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32") for a in next(host))))
+                    if isinstance(layer, layers.Linear) else {} for layer in model.layers]
+    loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
+    epoch = model._compiled_fn("epoch", loss, opt, None, 0, be.inplace, w.batch)
+    X = model._inputs(x, where="bench")
+    T = model._targets(t, loss, where="bench", n=x.shape[0])
+    state = {"params": _copy(be.xp, model.params), "opt": None}
+    state["opt"] = opt.init(state["params"])
+
+    def run(order: np.ndarray) -> float:
+        batches = be.asarray(order, dtype=be.default_int())
+        p, s, total, _ = epoch(state["params"], state["opt"], X, T, batches)
+        state["params"], state["opt"] = p, s
+        return float(total) / order.size  # reads the device once: waits for the work
+
+    def get():
+        ps = state["params"]
+        return [(to_numpy(ps[i]["W"]), to_numpy(ps[i]["b"])) for i in range(0, len(ps), 2)]
+
+    return run, get
+
+
+def torch_impl(device: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    import torch
+
+    dev = torch.device(device)
+    Ws = [torch.tensor(W, device=dev, requires_grad=True) for W, _ in params]
+    bs = [torch.tensor(b, device=dev, requires_grad=True) for _, b in params]
+    X, T = torch.tensor(x, device=dev), torch.tensor(t, device=dev)
+    opt = torch.optim.SGD([*Ws, *bs], lr=LR)
+    ce = torch.nn.CrossEntropyLoss()
+
+    def run(order: np.ndarray) -> float:
+        idx_all = torch.tensor(order, device=dev)
+        for idx in idx_all:
+            h = X[idx]
+            for i, (W, b) in enumerate(zip(Ws, bs)):
+                h = torch.nn.functional.linear(h, W, b)
+                if i < len(Ws) - 1:
+                    h = torch.relu(h)
+            loss = ce(h, T[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    return run, lambda: [(W.detach().cpu().numpy(), b.detach().cpu().numpy()) for W, b in zip(Ws, bs)]
+
+
+def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    import jax
+    import jax.numpy as jnp
+
+    P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+    X, T = jnp.asarray(x), jnp.asarray(t, dtype=jnp.int32)
+
+    def loss_fn(P, xb, tb):
+        h = xb
+        for i, (W, b) in enumerate(P):
+            h = h @ W.T + b[None, :]
+            if i < len(P) - 1:
+                h = jax.nn.relu(h)
+        logp = jax.nn.log_softmax(h, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
+
+    def _step(P, X, T, idx):
+        value, g = jax.value_and_grad(loss_fn)(P, X[idx], T[idx])
+        return jax.tree_util.tree_map(lambda p, d: p - LR * d, P, g), value
+
+    step = jax.jit(_step, donate_argnums=(0,))
+    state = {"P": P}
+
+    def run(order: np.ndarray) -> float:
+        idx_all = jnp.asarray(order, dtype=jnp.int32)
+        p = state["P"]
+        for i in range(order.shape[0]):
+            p, value = step(p, X, T, idx_all[i])
+        state["P"] = p
+        return float(value)
+
+    return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
+
+
+# --------------------------------------------------------------------- measuring
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matmul rate (GFLOP/s) through NumPy's BLAS, best of a few."""
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
+    a @ a  # warm up
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+
+
+def prepare(make: Callable, w: Workload, params, x, t, order, *, check_steps: int,
+            ref_after: list | None) -> tuple[Callable, float | None, list]:
+    """Check that an implementation computes what the reference does, then warm it up.
+
+    Returns the warmed-up ``run(order)``, the max relative difference of the weights
+    from the reference's after the same ``check_steps`` steps, and its weights then.
+    """
+    run, get = make(w, params, x, t)
+    run(order[:check_steps])
+    after = get()
+    check = None
+    if ref_after is not None:
+        check = max(max(_rel(a, b), _rel(c, d)) for (a, c), (b, d) in zip(after, ref_after))
+    run, _ = make(w, params, x, t)
+    run(order)  # warm-up: compiles, allocator caches
+    return run, check, after
+
+
+def time_round_robin(runs: dict[str, Callable], order: np.ndarray, repeats: int) -> dict[str, list[float]]:
+    """Seconds per step of each implementation, a whole pass each, taking turns so that
+    a change in the machine's load affects every implementation alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run(order)
+            times[name].append((time.perf_counter() - t0) / order.shape[0])
+    return times
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if platform.system() == "Linux" else kb / 2**20
+
+
+def memory_growth(backend: str = "numpy", epochs: int = 20) -> tuple[float, float]:
+    """Peak RSS after epoch 2 and after the last epoch of fit on the mnist workload (MB)."""
+    from . import Sequential, layers, losses, optim
+
+    w = WORKLOADS["mnist"]
+    x, t, _ = _data(w, 20)
+    model = Sequential([layers.Linear(784, 512), layers.ReLU(), layers.Linear(512, 256), layers.ReLU(),
+                        layers.Linear(256, 10)], seed=0, backend=backend)
+    seen: list[float] = []
+    model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=optim.SGD(lr=LR), epochs=epochs,
+              batch_size=w.batch, verbose=0, callbacks=[lambda e, logs: seen.append(peak_rss_mb())])
+    return seen[1], seen[-1]
+
+
+def sklearn_epoch(repeats: int = 5) -> tuple[float, float] | None:
+    """Seconds per epoch on the digits (64-128-64-10, batch 32, SGD): sklearn vs anynet fit."""
+    try:
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return None
+    import warnings
+
+    from . import Sequential, datasets, layers, losses, optim
+
+    d = datasets.load("digits")
+    clf = MLPClassifier(hidden_layer_sizes=(128, 64), batch_size=32, solver="sgd", learning_rate_init=0.05,
+                        momentum=0.9, nesterovs_momentum=False, max_iter=1, random_state=0)
+    classes = np.arange(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.partial_fit(d.x_train, d.t_train, classes=classes)
+        sk = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            clf.partial_fit(d.x_train, d.t_train)
+            sk.append(time.perf_counter() - t0)
+    model = Sequential([layers.Linear(64, 128), layers.ReLU(), layers.Linear(128, 64), layers.ReLU(),
+                        layers.Linear(64, 10)], seed=0, backend="numpy")
+    times: list[float] = []
+    model.fit(d.x_train, d.t_train, loss=losses.SoftmaxCrossEntropy(),
+              optimizer=optim.SGD(lr=0.05, momentum=0.9), epochs=repeats + 1, batch_size=32, verbose=0,
+              callbacks=[_epoch_timer(times)])
+    return statistics.median(sk), statistics.median(times[1:])
+
+
+def _epoch_timer(times: list[float]) -> Callable:
+    last = [time.perf_counter()]
+
+    def cb(epoch: int, logs: dict) -> None:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    return cb
+
+
+# --------------------------------------------------------------------- driver
+def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
+    impls: list[tuple[str, Callable]] = [("numpy-ref", numpy_ref)]
+    avail = available_backends()
+    for name in backends:
+        if avail.get(name) is None:
+            impls.append((f"anynet-{name}", lambda w, p, x, t, name=name: anynet_impl(name, w, p, x, t)))
+    try:
+        import torch
+
+        impls.append(("torch-eager", lambda w, p, x, t: torch_impl("cpu", w, p, x, t)))
+        if torch.cuda.is_available():
+            impls.append(("torch-cuda", lambda w, p, x, t: torch_impl("cuda", w, p, x, t)))
+    except ImportError:
+        pass
+    try:
+        import jax  # noqa: F401
+
+        impls.append(("jax-jit", jax_impl))
+    except ImportError:
+        pass
+    return impls
+
+
+def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] | None = None, *,
+        repeats: int = 7, steps: dict[str, int] | None = None, memory: bool = True, sklearn: bool = True,
+        out: Any = sys.stdout) -> list[Result]:
+    """Run the benchmark and print the tables; return the raw results."""
+    backends = list(backends or ("numpy", "jax", "torch", "cupy"))
+    steps = {"digits": 400, "mnist": 40, "wide": 10, **(steps or {})}
+    peak = matmul_peak()
+    print(_header(peak), file=out)
+    results: list[Result] = []
+    for wname in workloads:
+        w = WORKLOADS[wname]
+        x, t, order = _data(w, steps[wname])
+        params = _init(w.sizes)
+        ref_after = None
+        rows: dict[str, Result] = {}
+        runs: dict[str, Callable] = {}
+        for name, make in _implementations(backends):
+            try:
+                runs[name], check, after = prepare(make, w, params, x, t, order, check_steps=5,
+                                                   ref_after=ref_after)
+            except Exception as exc:  # a peer that cannot run here is reported, not hidden
+                rows[name] = Result(name, wname, note=f"failed: {type(exc).__name__}: {exc}"[:120])
+                continue
+            if name == "numpy-ref":
+                ref_after = after
+            rows[name] = Result(name, wname, check=check)
+        for name, times in time_round_robin(runs, order, repeats).items():
+            rows[name].times = times
+        rows = list(rows.values())
+        results += rows
+        print(_table(w, rows, peak), file=out)
+    if sklearn:
+        r = sklearn_epoch()
+        if r is None:
+            print("\nscikit-learn is not installed: no MLPClassifier comparison", file=out)
+        else:
+            sk, ours = r
+            print(f"\nPer epoch on the digits (64-128-64-10, batch 32, SGD momentum 0.9): scikit-learn "
+                  f"MLPClassifier {sk * 1e3:.1f} ms, anynet fit (numpy) {ours * 1e3:.1f} ms: anynet is "
+                  f"{sk / ours:.2f}x faster (target >= 2.5x)", file=out)
+    if memory:
+        at2, last = memory_growth()
+        print(f"\nMemory: peak RSS over 20 epochs of fit on mnist (numpy): {at2:.1f} MB after epoch 2, "
+              f"{last:.1f} MB after epoch 20: grew by {last - at2:.1f} MB", file=out)
+    return results
+
+
+def _header(peak: float) -> str:
+    import array_api_compat
+
+    from . import __version__
+
+    versions = [f"anynet {__version__}", f"numpy {np.__version__}", f"array-api-compat {array_api_compat.__version__}"]
+    for mod in ("jax", "torch", "sklearn"):
+        try:
+            versions.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            pass
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    return (f"anynet bench, {time.strftime('%Y-%m-%d %H:%M')}, {cpu}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}\n{', '.join(versions)}\n"
+            f"float32 matmul peak (NumPy BLAS, 2048^3, best of 5): {peak:.1f} GFLOP/s")
+
+
+def _table(w: Workload, rows: list[Result], peak: float) -> str:
+    ref = next((r.median for r in rows if r.impl == "numpy-ref" and r.times), math.nan)
+    lines = [f"\n{w.name}: {'-'.join(map(str, w.sizes))}, batch {w.batch} ({w.note}); "
+             f"{w.flops / 1e6:.1f} MFLOP per step",
+             f"{'implementation':<18}{'median/step':>12}{'spread':>18}{'samples/s':>12}{'GFLOP/s':>9}"
+             f"{'% peak':>8}{'x numpy-ref':>13}{'check':>10}"]
+    for r in rows:
+        if not r.times:
+            lines.append(f"{r.impl:<18}{r.note}")
+            continue
+        med = r.median
+        spread = f"{min(r.times) * 1e6:.0f}-{max(r.times) * 1e6:.0f} us"
+        gf = w.flops / med / 1e9
+        check = "ref" if r.check is None else f"{r.check:.1e}"
+        lines.append(f"{r.impl:<18}{med * 1e6:>9.0f} us{spread:>18}{w.batch / med:>12.0f}{gf:>9.1f}"
+                     f"{100 * gf / peak:>7.0f}%{med / ref:>12.2f}x{check:>10}")
+    lines.append("check: max relative difference of the weights from numpy-ref after the same 5 steps")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="anynet bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workloads", default="digits,mnist",
+                   help=f"comma-separated, from {', '.join(WORKLOADS)} (wide is meant for GPUs)")
+    p.add_argument("--backends", default="numpy,jax,torch,cupy", help="anynet backends to time")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
+    args = p.parse_args(argv)
+    wl = [s for s in args.workloads.split(",") if s]
+    bad = [s for s in wl if s not in WORKLOADS]
+    if bad:
+        p.error(f"unknown workload(s) {bad}; choose from {list(WORKLOADS)}")
+    kw: dict[str, Any] = {}
+    if args.quick:
+        kw = {"repeats": 2, "steps": {"digits": 40, "mnist": 4, "wide": 2}, "memory": False, "sklearn": False}
+    else:
+        kw = {"repeats": args.repeats}
+    run(wl, [b for b in args.backends.split(",") if b], **kw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Callbacks for ``fit``, as in Keras: hooks called around every epoch.
+
+A callback sees the running training through ``self.run`` (a :class:`Run`):
+the model (whose ``params`` are current after every epoch), the optimizer and
+its state, the history so far, and ``stop_training``. A plain function
+``fn(epoch, logs)`` works too: it is called after every epoch and stops
+training by returning ``True``.
+
+>>> import anynet as an
+>>> stop = an.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "Run"]
+
+
+class Run:
+    """The state of a ``fit`` call that callbacks may read and steer.
+
+    Attributes
+    ----------
+    model : Sequential
+        Its ``params`` are the current weights after every epoch. They may be
+        updated in place by the next epoch: copy them (``Run.copy_params``) to keep them.
+    optimizer : Optimizer
+    opt_state : dict
+        The optimizer state (``"step"``: updates so far, ``"lr_scale"``: the factor
+        applied to the learning rate, buffers).
+    history : History
+    epoch : int
+        The current epoch (from 0).
+    stop_training : bool
+        Set to True to stop after this epoch.
+    """
+
+    def __init__(self, model: Any, optimizer: Any, opt_state: dict, history: Any) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.opt_state = opt_state
+        self.history = history
+        self.epoch = 0
+        self.stop_training = False
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next update will use."""
+        base = self.optimizer.lr
+        step = int(float(self.opt_state["step"]))
+        base = float(base(step)) if callable(base) else float(base)
+        return base * float(self.opt_state["lr_scale"])
+
+    def set_lr(self, lr: float) -> None:
+        """Make the next updates use ``lr`` (through ``opt_state["lr_scale"]``: no recompilation)."""
+        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"set_lr: lr must be a positive number, got {lr!r}")
+        current = self.lr / float(self.opt_state["lr_scale"])
+        scale = self.opt_state["lr_scale"]
+        xp = self.model.backend.xp
+        self.opt_state["lr_scale"] = xp.asarray(lr / current, dtype=scale.dtype, device=_device(scale))
+
+    def copy_params(self) -> list[dict[str, Any]]:
+        """A copy of the current weights that later epochs will not touch."""
+        xp = self.model.backend.xp
+        return [{k: xp.asarray(v, copy=True) for k, v in p.items()} for p in self.model.params]
+
+
+def _device(a: Any) -> Any:
+    from array_api_compat import device
+
+    return device(a)
+
+
+class Callback:
+    """Base class; override any of the hooks. ``self.run`` is set before ``on_train_begin``."""
+
+    run: Run
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
+        """Before each epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """After each epoch, with its metrics (``loss``, ``accuracy``, ``val_*``)."""
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        """After the last epoch (also after an early stop)."""
+
+
+class LambdaCallback(Callback):
+    """Wrap ``fn(epoch, logs) -> bool | None`` (True stops training) as a callback."""
+
+    def __init__(self, fn: Callable[[int, dict[str, float]], Any]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.fn(epoch, logs):
+            self.run.stop_training = True
+
+    def __repr__(self) -> str:
+        return f"LambdaCallback({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def _better(mode: str, monitor: str) -> Callable[[float, float, float], bool]:
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    if mode == "min":
+        return lambda new, best, delta: new < best - delta
+    if mode == "max":
+        return lambda new, best, delta: new > best + delta
+    raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str
+        A key of the epoch logs, e.g. ``"val_loss"`` (default) or ``"val_accuracy"``.
+    patience : int
+        Epochs without improvement before stopping.
+    min_delta : float
+        The smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}
+        "auto": maximize metrics whose name contains "acc", minimize the rest.
+    restore_best_weights : bool
+        At the end, put back the weights of the best epoch (default True).
+    """
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
+        self.mode, self.restore_best_weights = mode, restore_best_weights
+        self._better = _better(mode, monitor)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._best_params: list | None = None
+        self._wait = 0
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.best = self.best_epoch = self.stopped_epoch = self._best_params = None
+        self._wait = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: monitor {self.monitor!r} is not among the epoch logs "
+                           f"{sorted(logs)}; pass validation_data= to monitor a val_ metric")
+        value = logs[self.monitor]
+        if self.best is None or self._better(value, self.best, self.min_delta):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_params = self.run.copy_params()
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.run.stop_training = True
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        if self.restore_best_weights and self._best_params is not None:
+            self.run.model.params = self._best_params
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+                f"min_delta={self.min_delta}, mode={self.mode!r}, "
+                f"restore_best_weights={self.restore_best_weights})")
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of every epoch: ``schedule(epoch, lr) -> new lr``
+    (Keras' ``LearningRateScheduler``). For per-update schedules, give the optimizer a
+    :class:`~anynet.optim.Schedule` instead."""
+
+    def __init__(self, schedule: Callable[[int, float], float]) -> None:
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float]) -> None:
+        self.run.set_lr(float(self.schedule(epoch, self.run.lr)))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        logs["lr"] = self.run.lr
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving for
+    ``patience`` epochs (not below ``min_lr``)."""
+
+    def __init__(self, monitor: str = "val_loss", *, factor: float = 0.1, patience: int = 3,
+                 min_delta: float = 1e-4, mode: str = "auto", min_lr: float = 0.0) -> None:
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
+        self.monitor, self.factor, self.patience = monitor, factor, patience
+        self.min_delta, self.min_lr = min_delta, min_lr
+        self._better = _better(mode, monitor)
+        self.best: float | None = None
+        self._wait = 0
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.best, self._wait = None, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            raise KeyError(f"ReduceLROnPlateau: monitor {self.monitor!r} is not among the epoch logs "
+                           f"{sorted(logs)}")
+        if self.best is None or self._better(value, self.best, self.min_delta):
+            self.best, self._wait = value, 0
+        else:
+            self._wait += 1
+            if self._wait >= self.patience:
+                self.run.set_lr(max(self.run.lr * self.factor, self.min_lr))
+                self._wait = 0
+        logs["lr"] = self.run.lr
