@@ -15,6 +15,7 @@ from anynet import _random
 from anynet._backend import to_numpy
 
 from .conftest import rel_err
+from .test_layers import LAYERS  # the same layer list as the NumPy-parity tests
 from .test_model import jitter
 
 L = an.layers
@@ -35,22 +36,6 @@ def _away_from_zero(a):
 
 
 # ------------------------------------------------------------------ layers
-LAYERS = [
-    (L.Linear(5, 4), (5,)),
-    (L.Linear(5, 3, bias=False), (5,)),
-    (L.Linear(5, 4, weight_init="glorot_uniform"), (5,)),
-    (L.Sigmoid(), (6,)),
-    (L.Tanh(), (6,)),
-    (L.ReLU(), (6,)),
-    (L.LeakyReLU(0.1), (6,)),
-    (L.ELU(0.7), (6,)),
-    (L.GELU(), (6,)),
-    (L.Softplus(), (6,)),
-    (L.Softmax(), (6,)),
-    (L.Maxout(5, 3, pieces=3), (5,)),
-    (L.Dropout(0.3), (6,)),
-    (L.Flatten(), (2, 3)),
-]
 
 
 def test_every_layer_is_covered():

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-__all__ = ["LAYERS", "Array", "Layer", "Params", "Shape", "device_of", "ns"]
+__all__ = ["LAYERS", "Array", "Dense", "Layer", "Params", "Shape", "device_of", "ns"]
 
 Array = Any
 Params = dict[str, Array]
@@ -54,7 +54,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        LAYERS[cls.__name__] = cls
+        if not cls.__dict__.get("_abstract", False):  # bases like Dense are not saved layers
+            LAYERS[cls.__name__] = cls
 
     def init(self, rng: Any) -> Params:
         """Initial parameters as host arrays (default: none)."""
@@ -90,6 +91,23 @@ class Layer:
     def __call__(self, params: Params, x: Array, /, **kwargs: Any) -> Array:
         """``layer(params, x)``: the forward output alone."""
         return self.forward(params, x, **kwargs)[0]
+
+
+class Dense(Layer):
+    """A layer from ``in_features`` to ``out_features`` per sample (Linear, Maxout)."""
+
+    _abstract = True
+
+    in_features: int
+    out_features: int
+
+    def output_shape(self, input_shape: Shape | None) -> Shape | None:
+        if input_shape is not None and input_shape != (self.in_features,):
+            raise ValueError(
+                f"expects inputs of shape (N, {self.in_features}), "
+                f"but receives (N, {', '.join(map(str, input_shape))})"
+            )
+        return (self.out_features,)
 
 
 def ns(xp: Any, *arrays: Array) -> Any:

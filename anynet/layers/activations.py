@@ -17,6 +17,8 @@ from ._base import Array, Layer, Params, ns
 class _Elementwise(Layer):
     """Shape-preserving, parameter-free layer: subclasses define ``_f`` and ``_df``."""
 
+    _abstract = True
+
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
         return self._f(ns(xp, x), x)

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ._base import Array, Layer, Params, Shape, ns
+from ._base import Array, Dense, Params, ns
 
 _INITS = {
     "he": "he_normal",
@@ -22,7 +22,7 @@ _INITS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Linear(Layer):
+class Linear(Dense):
     """``y = x @ W.T + b``: one row of ``x`` per sample, ``W`` of shape (out, in).
 
     Parameters
@@ -107,11 +107,3 @@ class Linear(Layer):
             grads["b"] = ns(xp, dy).sum(dy, axis=0)  # db = sum over the batch of dy
         dx = dy @ params["W"] if need_dx else None  # dx = dy W
         return dx, grads
-
-    def output_shape(self, input_shape: Shape | None) -> Shape | None:
-        if input_shape is not None and input_shape != (self.in_features,):
-            raise ValueError(
-                f"expects inputs of shape (N, {self.in_features}), "
-                f"but receives (N, {', '.join(map(str, input_shape))})"
-            )
-        return (self.out_features,)

@@ -6,11 +6,11 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ._base import Array, Layer, Params, Shape, device_of, ns
+from ._base import Array, Dense, Params, device_of, ns
 
 
 @dataclasses.dataclass(frozen=True)
-class Maxout(Layer):
+class Maxout(Dense):
     """``y_j = max_k (x @ W[k].T + b[k])_j``, the lecture's ``max(w1.x + b1, w2.x + b2)``.
 
     Parameters
@@ -69,11 +69,3 @@ class Maxout(Layer):
         }
         dx = dz @ xp.reshape(params["W"], (k * o, i)) if need_dx else None
         return dx, grads
-
-    def output_shape(self, input_shape: Shape | None) -> Shape | None:
-        if input_shape is not None and input_shape != (self.in_features,):
-            raise ValueError(
-                f"expects inputs of shape (N, {self.in_features}), "
-                f"but receives (N, {', '.join(map(str, input_shape))})"
-            )
-        return (self.out_features,)
