@@ -276,6 +276,26 @@ class Sequential:
                 loss, optimizer, regularizer, seed, inplace, batch_size = config
                 step = self._make_step(loss, optimizer, regularizer, seed, gather=True, inplace=inplace)
                 fn = self.backend.jit(self._make_epoch(step, batch_size), donate_argnums=(0, 1))
+            elif kind == "grads":  # (params, x, t, key) -> (value, grads)
+                loss, regularizer, training = config
+
+                def grads_fn(params, x, t, key):
+                    value, grads, _ = self.value_and_grads(params, x, t, loss=loss, regularizer=regularizer,
+                                                           training=training, key=key)
+                    return value, grads
+
+                fn = self.backend.jit(grads_fn)
+            elif kind == "value":  # (params, x, t, key) -> value, for finite differences
+                loss, regularizer, training = config
+
+                def value_fn(params, x, t, key):
+                    y = self.forward(params, x, training=training, key=key)[0]
+                    value = loss.forward(y, t)
+                    if regularizer is not None:
+                        value = value + regularizer.value_and_grad(params, self.layers)[0]
+                    return value
+
+                fn = self.backend.jit(value_fn)
             elif kind == "predict":
                 fn = self.backend.jit(lambda params, x: self.forward(params, x)[0])
             else:  # "evaluate"
@@ -442,8 +462,8 @@ class Sequential:
         key = None
         if training and any(getattr(layer, "stochastic", False) for layer in self.layers):
             key = _random.key_from_seed(seed, xp=self.backend.xp)
-        value, grads, _ = self.value_and_grads(self.params, X, T, loss=loss, regularizer=regularizer,
-                                               training=training, key=key, xp=self.backend.xp)
+        # compiled on JAX: one program instead of dozens of eagerly dispatched operations
+        value, grads = self._compiled_fn("grads", loss, regularizer, training)(self.params, X, T, key)
         return float(value), grads
 
     def evaluate(self, x: Any, t: Any, /, *, loss: Loss, regularizer: Regularizer | None = None,

@@ -94,4 +94,6 @@ def model_grads(layers, params, x, t, loss, masks=None, regularizer=None):
     t = jnp.asarray(t)
     if jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(jnp.float64)
-    return jax.value_and_grad(lambda ps: model_loss(layers, ps, x, t, loss, masks, regularizer))(params)
+    # compiled: one program per test instead of dozens of eagerly dispatched operations
+    fn = jax.jit(jax.value_and_grad(lambda ps, x, t, masks: model_loss(layers, ps, x, t, loss, masks, regularizer)))
+    return fn(params, x, t, masks)
