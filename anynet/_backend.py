@@ -349,7 +349,7 @@ class Backend:
 @functools.cache
 def _numpy_namespace() -> Any:
     """``array_api_compat.numpy``, with ``sum``/``max``/``min`` of floating arrays going
-    straight to the ufunc reductions.
+    straight to the ufunc reductions, and ``take`` to the array method.
 
     NumPy's ``np.sum`` and ``np.max`` are Python wrappers around ``np.add.reduce``
     and ``np.maximum.reduce``; in the overhead-bound training step (a small MLP,
@@ -377,7 +377,10 @@ def _numpy_namespace() -> Any:
         return minimum(x, axis=axis, keepdims=keepdims) if x.dtype.kind == "f" else \
             base.min(x, axis=axis, keepdims=keepdims)
 
-    ns.sum, ns.max, ns.min = sum, max, min
+    def take(x: Any, indices: Any, /, *, axis: Any = None) -> Any:
+        return x.take(indices, axis=axis)  # the method: np.take adds a Python wrapper
+
+    ns.sum, ns.max, ns.min, ns.take = sum, max, min, take
     return ns
 
 

@@ -176,12 +176,14 @@ class Optimizer:
         grads = self._clip(xp, grads)
         slots = self._slots
         t = step + 1.0  # this update's number, from 1
+        if inplace:  # the arrays are updated where they are: the structure stays as it is
+            buffers = [state[s] for s in slots]
+            for i, (p, g) in enumerate(zip(params, grads)):
+                for k in p:
+                    self._step(xp, p[k], g[k], tuple(b[i][k] for b in buffers), lr, t, True)
+            return params, {**state, "step": t}
         new_params: Params = []
         new_slots: dict[str, Params] = {s: [] for s in slots}
-        if not slots:  # plain SGD: no buffers to thread through
-            return ([{k: self._step(xp, p[k], g[k], (), lr, t, inplace)[0] for k in p}
-                     for p, g in zip(params, grads)],
-                    {"step": t, **({"lr_scale": state["lr_scale"]} if "lr_scale" in state else {})})
         for i, (p, g) in enumerate(zip(params, grads)):
             layer_p: dict[str, Array] = {}
             layer_s: list[dict[str, Array]] = [{} for _ in slots]

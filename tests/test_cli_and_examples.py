@@ -120,3 +120,17 @@ def test_cli_errors_have_exit_codes_and_messages(be, tmp_path):
     assert out.returncode == 1 and "no train-images" in out.stderr.replace("_", "-").lower()
     out = run(["-m", "anynet", "train", "--batch-size", "0"], be)
     assert out.returncode == 2 and "expected a positive int" in out.stderr
+
+
+@pytest.mark.slow
+def test_bench_runs_and_every_implementation_computes_the_same(be):
+    """The benchmark's correctness check, not its timings (speed is the benchmark's business)."""
+    out = run(["-m", "anynet", "bench", "--quick", "--workloads", "digits", "--backends", be.name], be)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()
+            if line.startswith(("numpy-ref", "anynet-", "torch-", "jax-jit"))]
+    names = [r[0] for r in rows]
+    assert names[0] == "numpy-ref" and f"anynet-{be.name}" in names, out.stdout
+    for r in rows[1:]:
+        assert "failed" not in r, out.stdout
+        assert float(r[-1]) < 1e-5, r  # weights after 5 steps, relative to the NumPy reference
