@@ -69,7 +69,20 @@ _MODULES: dict[str, str] = {
 
 
 class BackendError(RuntimeError):
-    """A backend was asked for that cannot run here (not installed, no device)."""
+    """A backend was asked for that cannot run here (not installed, no device).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> try:
+    ...     with an.using("numpy", device="cuda:0"):
+    ...         pass
+    ... except an.BackendError as exc:
+    ...     print(exc)
+    backend 'numpy' runs on the CPU only, got device 'cuda:0'; use backend 'cupy', 'jax' or 'torch' for a GPU
+
+    :func:`available_backends` gives the reason for every backend that cannot run here.
+    """
 
 
 def _check_name(name: str) -> str:
@@ -122,6 +135,17 @@ class Backend:
         JAX and array-api-strict are their own).
     device : object
         The device new arrays are placed on, in the library's own terms.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> with an.using("numpy") as be:
+    ...     be
+    Backend(name='numpy', device='cpu')
+    >>> be = an.backend()  # the current one, whichever it is
+    >>> a = be.asarray(np.ones((2, 3)), dtype="float32")  # NumPy in, this backend's array out
+    >>> be.owns(a), tuple(a.shape), a.dtype == be.dtype("float32"), float(be.xp.sum(a))
+    (True, (2, 3), True, 6.0)
     """
 
     __slots__ = ("name", "xp", "device", "_lib")
@@ -569,7 +593,18 @@ _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
 
 
 def backend() -> Backend:
-    """The current :class:`Backend` (the one new models and arrays are created on)."""
+    """The current :class:`Backend` (the one new models and arrays are created on).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> with an.using("numpy"):
+    ...     an.backend().name
+    'numpy'
+    >>> model = an.Sequential([an.layers.Linear(2, 2)])  # built on the current backend
+    >>> model.backend == an.backend()
+    True
+    """
     be = _current.get()
     if be is None:
         be = get_backend(_DEFAULT_NAME)

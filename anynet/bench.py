@@ -174,7 +174,7 @@ def anynet_impl(backend: str, w: Workload, params, x, t) -> tuple[Callable, Call
 
 
 def torch_impl(device: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
-    import torch
+    import torch  # a peer, written in its own library on purpose
 
     dev = torch.device(device)
     Ws = [torch.tensor(W, device=dev, requires_grad=True) for W, _ in params]
@@ -201,7 +201,7 @@ def torch_impl(device: str, w: Workload, params, x, t) -> tuple[Callable, Callab
 
 
 def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
-    import jax
+    import jax  # a peer, written in its own library on purpose
     import jax.numpy as jnp
 
     P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]

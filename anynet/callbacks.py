@@ -36,6 +36,24 @@ class Run:
         The current epoch (from 0).
     stop_training : bool
         Set to True to stop after this epoch.
+
+    Examples
+    --------
+    A callback that halves the learning rate after every epoch and stops after
+    the third, through its ``run``:
+
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> class HalveAndStop(an.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         self.run.set_lr(self.run.lr / 2)
+    ...         logs["lr"] = self.run.lr
+    ...         self.run.stop_training = self.run.epoch == 2
+    >>> hist = model.fit(x, t, epochs=10, callbacks=[HalveAndStop()], **kw)
+    >>> [round(lr, 4) for lr in hist.history["lr"]]
+    [0.05, 0.025, 0.0125]
     """
 
     def __init__(self, model: Any, optimizer: Any, opt_state: dict, history: Any) -> None:
@@ -76,7 +94,24 @@ def _device(a: Any) -> Any:
 
 
 class Callback:
-    """Base class; override any of the hooks. ``self.run`` is set before ``on_train_begin``."""
+    """Base class; override any of the hooks. ``self.run`` is set before ``on_train_begin``.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> class Print(an.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         print(epoch, sorted(logs))
+    ...     def on_train_end(self, logs):
+    ...         print("done after", len(self.run.history.epoch), "epochs")
+    >>> hist = model.fit(x, t, epochs=2, callbacks=[Print()], **kw)
+    0 ['accuracy', 'loss']
+    1 ['accuracy', 'loss']
+    done after 2 epochs
+    """
 
     run: Run
 
@@ -94,7 +129,20 @@ class Callback:
 
 
 class LambdaCallback(Callback):
-    """Wrap ``fn(epoch, logs) -> bool | None`` (True stops training) as a callback."""
+    """Wrap ``fn(epoch, logs) -> bool | None`` (True stops training) as a callback.
+
+    ``fit`` wraps plain functions in its ``callbacks`` list this way itself.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> stop = an.callbacks.LambdaCallback(lambda epoch, logs: epoch >= 1)
+    >>> model.fit(x, t, epochs=10, callbacks=[stop], **kw).epoch
+    [0, 1]
+    """
 
     def __init__(self, fn: Callable[[int, dict[str, float]], Any]) -> None:
         self.fn = fn
@@ -132,6 +180,20 @@ class EarlyStopping(Callback):
         "auto": maximize metrics whose name contains "acc", minimize the rest.
     restore_best_weights : bool
         At the end, put back the weights of the best epoch (default True).
+
+    Examples
+    --------
+    Here no epoch can improve on the first by ``min_delta``, so training stops
+    after ``patience`` more epochs, with the first epoch's weights put back:
+
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> stop = an.callbacks.EarlyStopping("loss", patience=2, min_delta=10.0)
+    >>> hist = model.fit(x, t, epochs=100, callbacks=[stop], **kw)
+    >>> hist.epoch, stop.best_epoch, stop.stopped_epoch
+    ([0, 1, 2], 0, 2)
     """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
@@ -179,7 +241,19 @@ class EarlyStopping(Callback):
 class LearningRateScheduler(Callback):
     """Set the learning rate at the start of every epoch: ``schedule(epoch, lr) -> new lr``
     (Keras' ``LearningRateScheduler``). For per-update schedules, give the optimizer a
-    :class:`~anynet.optim.Schedule` instead."""
+    :class:`~anynet.optim.Schedule` instead.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> halving = an.callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+    >>> hist = model.fit(x, t, epochs=3, callbacks=[halving], **kw)
+    >>> [round(lr, 4) for lr in hist.history["lr"]]  # the rate each epoch used
+    [0.1, 0.05, 0.025]
+    """
 
     def __init__(self, schedule: Callable[[int, float], float]) -> None:
         self.schedule = schedule
@@ -193,7 +267,22 @@ class LearningRateScheduler(Callback):
 
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving for
-    ``patience`` epochs (not below ``min_lr``)."""
+    ``patience`` epochs (not below ``min_lr``).
+
+    Examples
+    --------
+    With a ``min_delta`` no epoch reaches, every epoch after the first is a plateau:
+
+    >>> import numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> kw = dict(loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1), verbose=0)
+    >>> reduce = an.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=10.0,
+    ...                                         min_lr=0.02)
+    >>> hist = model.fit(x, t, epochs=4, callbacks=[reduce], **kw)
+    >>> [round(lr, 4) for lr in hist.history["lr"]]  # the rate for the next epoch
+    [0.1, 0.05, 0.025, 0.02]
+    """
 
     def __init__(self, monitor: str = "val_loss", *, factor: float = 0.1, patience: int = 3,
                  min_delta: float = 1e-4, mode: str = "auto", min_lr: float = 0.0) -> None:

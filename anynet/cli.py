@@ -198,7 +198,7 @@ def _read_inputs(path: str) -> Any:
 
 
 def _write_outputs(path: str, values: Any) -> None:
-    import numpy as np
+    import numpy as np  # host-side file writing
 
     p = Path(path)
     if p.suffix == ".npy":
@@ -211,7 +211,7 @@ def _write_outputs(path: str, values: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    import numpy as np  # host-side: inputs from files, predictions to text
 
     import anynet as an
 

@@ -70,6 +70,17 @@ class Dataset:
     Shapes
     ------
     x_train (N_train, D), t_train (N_train,), x_test (N_test, D), t_test (N_test,).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> data = an.datasets.load("iris")
+    >>> data
+    Dataset('iris', train=(120, 4), test=(30, 4), classes=3)
+    >>> data.n_features, data.n_classes, data.feature_names[0]
+    (4, 3, 'sepal length (cm)')
+    >>> data.standardize([[5.1, 3.5, 1.4, 0.2]]).shape  # new flowers, scaled as the training set
+    (1, 4)
     """
 
     x_train: np.ndarray
@@ -119,6 +130,14 @@ def stratified_split(t: np.ndarray, test_size: float = 0.2, seed: int = 0) -> tu
     both index arrays are shuffled.
 
     Shapes: t (N,) -> train (N - N_test,), test (N_test,).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> t = np.asarray([0] * 8 + [1] * 4)
+    >>> train, test = an.datasets.stratified_split(t, test_size=0.25, seed=0)
+    >>> np.bincount(t[train]).tolist(), np.bincount(t[test]).tolist()  # 2:1 in both
+    ([6, 3], [2, 1])
     """
     if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
         raise ValueError(f"stratified_split: test_size must be in (0, 1), got {test_size!r}")
@@ -185,6 +204,15 @@ def load_digits(*, test_size: float = 0.2, seed: int = 0, standardize: bool = Fa
     ``standardize=True`` standardizes every pixel with the training mean/std.
 
     Shapes: x (N, 64) float32, t (N,) int64.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> data = an.datasets.load_digits()
+    >>> data.x_train.shape, data.x_test.shape, data.class_names[:3]
+    ((1438, 64), (359, 64), ('0', '1', '2'))
+    >>> float(data.x_train.min()), float(data.x_train.max())  # pixels scaled to [0, 1]
+    (0.0, 1.0)
     """
     with _bundled("digits.csv.gz") as fh:
         raw = np.loadtxt(gzip.open(fh, "rt"), delimiter=",", dtype=np.float64)
@@ -220,6 +248,15 @@ def load_iris(*, test_size: float = 0.2, seed: int = 0, standardize: bool = True
     gives the raw centimetres.
 
     Shapes: x (N, 4) float32, t (N,) int64.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> data = an.datasets.load_iris()
+    >>> data.x_train.shape, data.x_test.shape, data.class_names
+    ((120, 4), (30, 4), ('setosa', 'versicolor', 'virginica'))
+    >>> bool(an.datasets.load_iris(standardize=False).x_train.max() > 5)  # raw centimetres
+    True
     """
     return _load_table("iris", test_size, seed, standardize)
 
@@ -230,6 +267,13 @@ def load_wine(*, test_size: float = 0.2, seed: int = 0, standardize: bool = True
     Standardized with the TRAINING mean and std (``standardize=False``: raw values).
 
     Shapes: x (N, 13) float32, t (N,) int64.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> data = an.datasets.load_wine()
+    >>> data.x_train.shape, data.x_test.shape, data.n_classes
+    ((142, 13), (36, 13), 3)
     """
     return _load_table("wine", test_size, seed, standardize)
 
@@ -241,6 +285,13 @@ def load_breast_cancer(*, test_size: float = 0.2, seed: int = 0, standardize: bo
     Standardized with the TRAINING mean and std (``standardize=False``: raw values).
 
     Shapes: x (N, 30) float32, t (N,) int64.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> data = an.datasets.load_breast_cancer()
+    >>> data.x_train.shape, data.x_test.shape, data.class_names
+    ((456, 30), (113, 30), ('malignant', 'benign'))
     """
     return _load_table("breast_cancer", test_size, seed, standardize)
 
@@ -275,6 +326,13 @@ def make_spiral(n_samples: int = 300, *, n_classes: int = 3, noise: float = 0.2,
     starting at ``4 c``; ``noise`` is the std of Gaussian jitter on the angle.
 
     Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_spiral(300, n_classes=3, seed=0)
+    >>> x.shape, np.bincount(t).tolist(), bool(np.hypot(x[:, 0], x[:, 1]).max() <= 1.0)
+    ((300, 2), [100, 100, 100], True)
     """
     _check_toy("make_spiral", n_samples, noise, n_classes)
     rng = np.random.default_rng(seed)
@@ -293,6 +351,15 @@ def make_moons(n_samples: int = 200, *, noise: float = 0.1,
     ``noise`` is the std of Gaussian jitter on both coordinates.
 
     Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_moons(200, noise=0.0, seed=0)
+    >>> x.shape, np.bincount(t).tolist()
+    ((200, 2), [100, 100])
+    >>> bool(x[t == 0, 1].mean() > x[t == 1, 1].mean())  # class 0 is the upper moon
+    True
     """
     _check_toy("make_moons", n_samples, noise)
     rng = np.random.default_rng(seed)
@@ -311,6 +378,14 @@ def make_circles(n_samples: int = 200, *, factor: float = 0.5, noise: float = 0.
     ``noise`` is the std of Gaussian jitter on both coordinates.
 
     Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_circles(100, factor=0.5, noise=0.0, seed=0)
+    >>> radius = np.hypot(x[:, 0], x[:, 1])
+    >>> x.shape, round(float(radius[t == 0].mean()), 4), round(float(radius[t == 1].mean()), 4)
+    ((100, 2), 1.0, 0.5)
     """
     _check_toy("make_circles", n_samples, noise)
     if not (isinstance(factor, (int, float)) and 0.0 < factor < 1.0):
@@ -333,6 +408,15 @@ def make_xor(n_samples: int = 200, *, noise: float = 0.0,
     jitter added after labelling (points near an axis may then cross it).
 
     Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_xor(200, seed=0)
+    >>> x.shape, np.bincount(t).tolist()
+    ((200, 2), [100, 100])
+    >>> bool(np.all(t == (x[:, 0] * x[:, 1] < 0)))  # class 1 exactly where the signs differ
+    True
     """
     _check_toy("make_xor", n_samples, noise)
     rng = np.random.default_rng(seed)
@@ -352,6 +436,15 @@ def make_blobs(n_samples: int = 300, *, n_classes: int = 3, noise: float = 0.3,
     ``noise`` is the std of each blob.
 
     Shapes: x (n_samples, 2) float32, t (n_samples,) int64.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_blobs(300, n_classes=3, noise=0.1, seed=0)
+    >>> x.shape, np.bincount(t).tolist()
+    ((300, 2), [100, 100, 100])
+    >>> [round(float(v)) for v in x[t == 0].mean(axis=0)]  # blob 0 sits at the top, (0, 1)
+    [0, 1]
     """
     _check_toy("make_blobs", n_samples, noise, n_classes)
     rng = np.random.default_rng(seed)
@@ -386,6 +479,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     header announces raise ``ValueError`` naming the file, expected and found.
 
     Shapes: the sizes in the header, e.g. (60000, 28, 28) uint8 for MNIST images.
+
+    Examples
+    --------
+    A 2 x 3 uint8 array (type code 0x08, 2 dimensions) written by hand and read back:
+
+    >>> import os, tempfile, anynet as an
+    >>> header = bytes([0, 0, 0x08, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "tiny-idx2-ubyte")
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(header + bytes(range(6)))
+    ...     a = an.datasets.read_idx(path)
+    >>> a.shape, a.dtype.name, a.tolist()
+    ((2, 3), 'uint8', [[0, 1, 2], [3, 4, 5]])
     """
     path = Path(path)
     try:
@@ -453,6 +560,23 @@ def load_idx(directory: str | os.PathLike, *, flatten: bool = True, standardize:
 
     Shapes: x (N, rows * cols) float32 (``flatten=False``: (N, rows, cols)),
     t (N,) int64.
+
+    Examples
+    --------
+    A miniature MNIST (six 2 x 2 training images, two test images) written by hand:
+
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> def write_idx(path, a):  # 0, 0, type 0x08 (uint8), ndim, sizes (big-endian), values
+    ...     with open(path, "wb") as f:
+    ...         sizes = b"".join(int(s).to_bytes(4, "big") for s in a.shape)
+    ...         _ = f.write(bytes([0, 0, 0x08, a.ndim]) + sizes + a.tobytes())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split, n in (("train", 6), ("t10k", 2)):
+    ...         write_idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.full((n, 2, 2), 255, np.uint8))
+    ...         write_idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8) % 3)
+    ...     data = an.datasets.load_idx(d)
+    >>> data.x_train.shape, data.x_test.shape, float(data.x_train.max()), data.class_names
+    ((6, 4), (2, 4), 1.0, ('0', '1', '2'))
     """
     directory = Path(directory)
     if not directory.is_dir():

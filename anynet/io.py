@@ -32,9 +32,10 @@ Examples
 >>> import os, tempfile, numpy as np, anynet as an
 >>> from anynet import io
 >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
->>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
->>> io.save(model, path)
->>> same = io.load(path)
+>>> with tempfile.TemporaryDirectory() as d:
+...     path = os.path.join(d, "model.npz")
+...     io.save(model, path)
+...     same = io.load(path)
 >>> bool(np.array_equal(same.predict(np.ones((2, 4))), model.predict(np.ones((2, 4)))))
 True
 """
@@ -80,7 +81,22 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same model gives the 
 
 
 class CheckpointError(ValueError):
-    """A file is not a valid anynet checkpoint: the message names the file and what is wrong."""
+    """A file is not a valid anynet checkpoint: the message names the file and what is wrong.
+
+    A subclass of ``ValueError``.
+
+    Examples
+    --------
+    >>> import os, tempfile, anynet as an
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "notes.npz")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("not a checkpoint")
+    ...     an.load(path)
+    Traceback (most recent call last):
+    ...
+    anynet.io.CheckpointError: .../notes.npz: not an anynet checkpoint: a .npz (zip) file starts with ...
+    """
 
 
 @dataclasses.dataclass
@@ -108,6 +124,25 @@ class Checkpoint:
         The whole metadata (format version, anynet version, architecture...).
     path : str
         The file it came from.
+
+    Examples
+    --------
+    ``fit(checkpoint=...)`` writes one every epoch; reading it back gives the
+    model, the optimizer, its state and where training was:
+
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "run.npz")
+    ...     _ = model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1),
+    ...                   epochs=3, verbose=0, checkpoint=path)
+    ...     ckpt = an.io.load_checkpoint(path)
+    >>> ckpt.optimizer, ckpt.extra["fit"]["epoch"], len(ckpt.extra["history"]["loss"])
+    (SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None, clip_value=None), 3, 3)
+    >>> state = ckpt.opt_state_on()  # on the model's backend, ready for optimizer.update
+    >>> float(state["step"])  # one update per epoch (two samples, one batch)
+    3.0
     """
 
     model: Sequential
@@ -166,6 +201,19 @@ def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str
     OSError
         If the file cannot be written; the previous file at ``path``, if any,
         is left untouched and no temporary file is left behind.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(4, 3), an.layers.ReLU()], seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "model.npz")
+    ...     an.save(model, path, extra={"note": "first try"})
+    ...     same = an.load(path)
+    ...     note = an.io.load_checkpoint(path).extra["note"]
+    >>> xp, x = model.backend.xp, np.ones((2, 4))
+    >>> same.layers == model.layers, float(xp.max(xp.abs(same.predict(x) - model.predict(x)))), note
+    (True, 0.0, 'first try')
     """
     where = "save"
     if not isinstance(model, Sequential):
@@ -383,6 +431,19 @@ def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
         The file is not a valid anynet checkpoint (the message says why).
     FileNotFoundError
         There is no such file.
+
+    Examples
+    --------
+    Whatever backend a model was trained on, it loads on any other:
+
+    >>> import os, tempfile, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "model.npz")
+    ...     model.save(path)
+    ...     on_numpy = an.load(path, backend="numpy")
+    >>> on_numpy.backend.name, on_numpy.layers == model.layers, on_numpy.count_params()
+    ('numpy', True, 15)
     """
     return _read(path, backend, device, with_state=False).model
 
@@ -393,6 +454,20 @@ def load_checkpoint(path: str | os.PathLike[str], *, backend: str | Backend | No
 
     Parameters and errors as :func:`load`. The optimizer state comes back as host
     arrays (:meth:`Checkpoint.opt_state_on` moves it to a backend).
+
+    Examples
+    --------
+    >>> import os, tempfile, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
+    >>> opt = an.optim.Adam(lr=0.01)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "ckpt.npz")
+    ...     an.save(model, path, optimizer=opt, opt_state=opt.init(model.params), extra={"epoch": 7})
+    ...     ckpt = an.io.load_checkpoint(path)
+    >>> ckpt.optimizer == opt, sorted(ckpt.opt_state), ckpt.extra
+    (True, ['lr_scale', 'm', 'step', 'v'], {'epoch': 7})
+    >>> ckpt.opt_state["m"][0]["W"].shape  # host (NumPy) arrays, shaped like model.params
+    (3, 4)
     """
     return _read(path, backend, device, with_state=True)
 

@@ -62,6 +62,18 @@ class Loss:
         What the targets are: integer class labels (or one-hot rows), 0/1
         values, -1/+1 values, or any real values. The model validates targets
         accordingly before training.
+
+    Examples
+    --------
+    Every loss answers the same three calls:
+
+    >>> import numpy as np, anynet as an
+    >>> loss, y, t = an.losses.MSE(), np.asarray([[1.0, 2.0]]), np.asarray([[0.0, 2.0]])
+    >>> value, dy = loss.value_and_grad(y, t)  # the value and dL/dy, from one pass
+    >>> round(float(value), 4), tuple(dy.shape), round(float(loss(y, t)), 4)
+    (0.5, (1, 2), 0.5)
+    >>> loss.target, loss.classifies, loss.correct(y, t)
+    ('any', False, None)
     """
 
     target: ClassVar[str] = "any"
@@ -95,6 +107,13 @@ class MSE(Loss):
 
     Shapes: y (N, ...) and t of the same shape -> value ().
     Gradient: ``2 (y - t) / y.size``.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> value, dy = an.losses.MSE().value_and_grad(np.asarray([[1.0, 2.0]]), np.asarray([[0.0, 2.0]]))
+    >>> round(float(value), 4), dy.tolist()  # (1 + 0) / 2; 2 (y - t) / 2
+    (0.5, [[1.0, 0.0]])
     """
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
@@ -122,6 +141,17 @@ class BinaryCrossEntropy(Loss):
         The clipping margin for ``from_logits=False`` (default 1e-7, as Keras).
 
     Shapes: y (N,) or (N, K); t of the same size with values in [0, 1] -> value ().
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> z, t = np.asarray([0.0, 2.0]), np.asarray([1.0, 0.0])
+    >>> value, dz = an.losses.BinaryCrossEntropy().value_and_grad(z, t)
+    >>> round(float(value), 4), [round(float(v), 4) for v in dz]  # dz = (sigmoid(z) - t) / N
+    (1.41, [-0.25, 0.4404])
+    >>> p = 1.0 / (1.0 + np.exp(-z))  # the same loss from probabilities
+    >>> round(float(an.losses.BinaryCrossEntropy(from_logits=False)(p, t)), 4)
+    1.41
     """
 
     from_logits: bool = True
@@ -157,6 +187,14 @@ class Hinge(Loss):
 
     Shapes: y (N,) or (N, 1); t of the same size -> value ().
     Gradient: ``-t / n`` where the margin ``t y < 1``, else 0.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> y, t = np.asarray([2.0, 0.5, -1.0]), np.asarray([1.0, 1.0, 1.0])
+    >>> value, dy = an.losses.Hinge().value_and_grad(y, t)  # margins 1 - t y: -1, 0.5, 2
+    >>> round(float(value), 4), [round(float(v), 4) for v in dy]  # only the last two count
+    (0.8333, [0.0, -0.3333, -0.3333])
     """
 
     target: ClassVar[str] = "sign"
@@ -237,6 +275,17 @@ class MulticlassHinge(_Multiclass):
     Shapes: s (N, C); t (N,) integer labels or (N, C) one-hot -> value ().
     Gradient: +1 for every class violating the margin, minus their count on
     the true class, over N.
+
+    Examples
+    --------
+    CS231n's cat image, scored cat 3.2, car 5.1, frog -1.7: only "car" beats the
+    margin, ``max(0, 5.1 - 3.2 + 1) = 2.9``.
+
+    >>> import numpy as np, anynet as an
+    >>> s, t = np.asarray([[3.2, 5.1, -1.7]]), np.asarray([0])
+    >>> value, ds = an.losses.MulticlassHinge().value_and_grad(s, t)
+    >>> round(float(value), 4), ds.tolist()
+    (2.9, [[-1.0, 1.0, 0.0]])
     """
 
     margin: float = 1.0
@@ -255,7 +304,19 @@ class MulticlassHinge(_Multiclass):
 
 # ------------------------------------------------------------------ regularizers
 class Regularizer:
-    """``lambda * R(W)`` summed over every layer's weights (``layer.regularized``)."""
+    """``lambda * R(W)`` summed over every layer's weights (``layer.regularized``).
+
+    Examples
+    --------
+    Only weights are penalized (``Linear.regularized == ("W",)``), not biases:
+
+    >>> import numpy as np, anynet as an
+    >>> layers = [an.layers.Linear(2, 2), an.layers.ReLU()]
+    >>> params = [{"W": np.ones((2, 2)), "b": np.ones(2)}, {}]
+    >>> value, grads = an.losses.L2(0.1).value_and_grad(params, layers)
+    >>> round(float(value), 4), [sorted(g) for g in grads]
+    (0.4, [['W'], []])
+    """
 
     def value_and_grad(
         self, params: Sequence[dict[str, Array]], layers: Sequence[Any], /, *, xp: Any = None
@@ -279,7 +340,16 @@ class Regularizer:
 
 @dataclasses.dataclass(frozen=True)
 class L2(Regularizer):
-    """``lam * sum(W**2)`` (gradient ``2 lam W``): weight decay in the lecture's ``lambda R(W)``."""
+    """``lam * sum(W**2)`` (gradient ``2 lam W``): weight decay in the lecture's ``lambda R(W)``.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> params = [{"W": np.asarray([[1.0, -2.0]]), "b": np.zeros(1)}]
+    >>> value, grads = an.losses.L2(0.1).value_and_grad(params, [an.layers.Linear(2, 1)])
+    >>> round(float(value), 4), grads[0]["W"].tolist()  # 0.1 * (1 + 4); 2 * 0.1 * W
+    (0.5, [[0.2, -0.4]])
+    """
 
     lam: float = 1e-4
 
@@ -289,7 +359,16 @@ class L2(Regularizer):
 
 @dataclasses.dataclass(frozen=True)
 class L1(Regularizer):
-    """``lam * sum(|W|)`` (gradient ``lam sign(W)``): pushes weights to exactly zero."""
+    """``lam * sum(|W|)`` (gradient ``lam sign(W)``): pushes weights to exactly zero.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> params = [{"W": np.asarray([[1.0, -2.0]]), "b": np.zeros(1)}]
+    >>> value, grads = an.losses.L1(0.1).value_and_grad(params, [an.layers.Linear(2, 1)])
+    >>> round(float(value), 4), grads[0]["W"].tolist()  # 0.1 * (1 + 2); the same pull on both
+    (0.3, [[0.1, -0.1]])
+    """
 
     lam: float = 1e-4
 
@@ -299,7 +378,17 @@ class L1(Regularizer):
 
 @dataclasses.dataclass(frozen=True)
 class L1L2(Regularizer):
-    """``l1 * sum(|W|) + l2 * sum(W**2)`` (elastic net)."""
+    """``l1 * sum(|W|) + l2 * sum(W**2)`` (elastic net).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> params = [{"W": np.asarray([[1.0, -2.0]]), "b": np.zeros(1)}]
+    >>> reg = an.losses.L1L2(l1=0.1, l2=0.1)
+    >>> value, grads = reg.value_and_grad(params, [an.layers.Linear(2, 1)])
+    >>> round(float(value), 4), [round(float(g), 4) for g in grads[0]["W"][0]]  # L1 + L2
+    (0.8, [0.3, -0.5])
+    """
 
     l1: float = 0.0
     l2: float = 0.0

@@ -58,7 +58,7 @@ class Sequential:
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(4, 8), an.layers.ReLU(),
     ...                        an.layers.Linear(8, 3)], seed=0)
-    >>> model.predict(np.ones((2, 4))).shape
+    >>> tuple(model.predict(np.ones((2, 4))).shape)
     (2, 3)
     """
 
@@ -202,8 +202,11 @@ class Sequential:
         >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
         >>> opt = an.optim.SGD(lr=0.1)
         >>> step = model.train_step(loss=an.losses.SoftmaxCrossEntropy(), optimizer=opt)
-        >>> x, t = np.ones((4, 2), dtype="float32"), np.asarray([0, 1, 1, 0])
+        >>> be = model.backend  # one batch already on the model's backend
+        >>> x, t = be.asarray(np.ones((4, 2)), dtype="float32"), be.asarray(np.asarray([0, 1, 1, 0]))
         >>> params, state, value = step(model.params, opt.init(model.params), x, t)
+        >>> float(state["step"]), tuple(value.shape)
+        (1.0, ())
         """
         inner = self._make_step(loss, optimizer, regularizer, seed)
 

@@ -46,6 +46,14 @@ class Schedule:
 
     ``step`` may be a Python int (returns a float) or a 0-d array (returns a 0-d
     array of its dtype, usable inside a compiled step).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> schedule = an.optim.ExponentialDecay(lr=0.1, decay_rate=0.5, decay_steps=10)
+    >>> round(schedule(10), 4), round(float(schedule(np.asarray(20.0))), 4)
+    (0.05, 0.025)
+    >>> opt = an.optim.SGD(lr=schedule)  # the optimizer asks it at every update
     """
 
     def __call__(self, step: Any) -> Any:
@@ -59,7 +67,15 @@ class Schedule:
 
 @dataclasses.dataclass(frozen=True)
 class ConstantLR(Schedule):
-    """``lr`` at every step."""
+    """``lr`` at every step.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> schedule = an.optim.ConstantLR(0.1)
+    >>> schedule(0), schedule(1000)
+    (0.1, 0.1)
+    """
 
     lr: float
 
@@ -69,7 +85,15 @@ class ConstantLR(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class StepDecay(Schedule):
-    """``lr * gamma ** floor(step / step_size)`` (PyTorch ``StepLR``, counted in updates)."""
+    """``lr * gamma ** floor(step / step_size)`` (PyTorch ``StepLR``, counted in updates).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> schedule = an.optim.StepDecay(lr=0.1, step_size=10, gamma=0.1)
+    >>> [round(schedule(step), 6) for step in (0, 9, 10, 25)]
+    [0.1, 0.1, 0.01, 0.001]
+    """
 
     lr: float
     step_size: int
@@ -81,7 +105,15 @@ class StepDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class ExponentialDecay(Schedule):
-    """``lr * decay_rate ** (step / decay_steps)`` (Keras ``ExponentialDecay``)."""
+    """``lr * decay_rate ** (step / decay_steps)`` (Keras ``ExponentialDecay``).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> schedule = an.optim.ExponentialDecay(lr=0.1, decay_rate=0.5, decay_steps=10)
+    >>> [round(schedule(step), 4) for step in (0, 5, 10, 20)]  # halved every 10 updates, smoothly
+    [0.1, 0.0707, 0.05, 0.025]
+    """
 
     lr: float
     decay_rate: float
@@ -93,7 +125,15 @@ class ExponentialDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class CosineDecay(Schedule):
-    """Cosine from ``lr`` down to ``alpha * lr`` over ``decay_steps``, then flat (Keras ``CosineDecay``)."""
+    """Cosine from ``lr`` down to ``alpha * lr`` over ``decay_steps``, then flat (Keras ``CosineDecay``).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> schedule = an.optim.CosineDecay(lr=0.1, decay_steps=100, alpha=0.1)
+    >>> [round(schedule(step), 4) for step in (0, 50, 100, 500)]
+    [0.1, 0.055, 0.01, 0.01]
+    """
 
     lr: float
     decay_steps: int
@@ -124,6 +164,19 @@ class Optimizer:
         this (``torch.nn.utils.clip_grad_norm_``).
     clip_value : float, optional
         Clip every gradient element to ``[-clip_value, clip_value]``.
+
+    Examples
+    --------
+    ``params`` and ``grads`` are lists of dicts (``model.params``); ``update``
+    returns new ones and leaves its arguments untouched:
+
+    >>> import numpy as np, anynet as an
+    >>> opt = an.optim.SGD(lr=0.1, clip_norm=1.0)
+    >>> params, grads = [{"W": np.asarray([1.0, 2.0])}], [{"W": np.asarray([3.0, 4.0])}]
+    >>> state = opt.init(params)
+    >>> new, state = opt.update(params, grads, state)  # |g| = 5, clipped to 1: g = (0.6, 0.8)
+    >>> [round(float(v), 4) for v in new[0]["W"]], params[0]["W"].tolist(), float(state["step"])
+    ([0.94, 1.92], [1.0, 2.0], 1.0)
     """
 
     _slots: tuple[str, ...] = ()
@@ -225,6 +278,19 @@ class SGD(Optimizer):
 
     ``v = momentum * v + g``; ``p -= lr * v`` (or ``lr * (g + momentum * v)``
     with ``nesterov=True``), as ``torch.optim.SGD``.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> opt = an.optim.SGD(lr=0.1, momentum=0.9)
+    >>> params, grads = [{"W": np.asarray([1.0, 2.0])}], [{"W": np.asarray([0.5, -1.0])}]
+    >>> state = opt.init(params)
+    >>> params, state = opt.update(params, grads, state)  # v = g: W - 0.1 g
+    >>> [round(float(v), 4) for v in params[0]["W"]]
+    [0.95, 2.1]
+    >>> params, state = opt.update(params, grads, state)  # v = 0.9 g + g: a longer step
+    >>> [round(float(v), 4) for v in params[0]["W"]]
+    [0.855, 2.29]
     """
 
     lr: Any = 0.01
@@ -265,7 +331,20 @@ class SGD(Optimizer):
 @dataclasses.dataclass(frozen=True)
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to
-    the gradient, as ``torch.optim.Adam`` (use :class:`AdamW` for decoupled decay)."""
+    the gradient, as ``torch.optim.Adam`` (use :class:`AdamW` for decoupled decay).
+
+    Examples
+    --------
+    Thanks to the bias correction, the first step moves every parameter by about
+    ``lr``, whatever the gradient's scale:
+
+    >>> import numpy as np, anynet as an
+    >>> opt = an.optim.Adam(lr=0.1)
+    >>> params, grads = [{"W": np.asarray([1.0, 2.0])}], [{"W": np.asarray([0.5, -100.0])}]
+    >>> params, state = opt.update(params, grads, opt.init(params))
+    >>> [round(float(v), 4) for v in params[0]["W"]], sorted(state)
+    ([0.9, 2.1], ['lr_scale', 'm', 'step', 'v'])
+    """
 
     lr: Any = 1e-3
     beta1: float = 0.9
@@ -310,7 +389,20 @@ class Adam(Optimizer):
 
 @dataclasses.dataclass(frozen=True)
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    Examples
+    --------
+    The decay shrinks the weights directly, ``p <- p (1 - lr wd)``, even where the
+    gradient is zero:
+
+    >>> import numpy as np, anynet as an
+    >>> opt = an.optim.AdamW(lr=0.1, weight_decay=0.1)
+    >>> params, grads = [{"W": np.asarray([1.0, 2.0])}], [{"W": np.zeros(2)}]
+    >>> params, state = opt.update(params, grads, opt.init(params))
+    >>> [round(float(v), 4) for v in params[0]["W"]]
+    [0.99, 1.98]
+    """
 
     weight_decay: float = 1e-2
     _decoupled = True
@@ -319,7 +411,20 @@ class AdamW(Adam):
 @dataclasses.dataclass(frozen=True)
 class RMSprop(Optimizer):
     """RMSprop (Hinton), as ``torch.optim.RMSprop``: ``v = alpha v + (1 - alpha) g^2``,
-    ``p -= lr g / (sqrt(v) + eps)`` (through a momentum buffer when ``momentum > 0``)."""
+    ``p -= lr g / (sqrt(v) + eps)`` (through a momentum buffer when ``momentum > 0``).
+
+    Examples
+    --------
+    The step is divided by the gradient's running RMS; starting from ``v = 0``,
+    the first one is ``lr / sqrt(1 - alpha) = 10 lr`` per parameter:
+
+    >>> import numpy as np, anynet as an
+    >>> opt = an.optim.RMSprop(lr=0.01, alpha=0.99)
+    >>> params, grads = [{"W": np.asarray([1.0, 2.0])}], [{"W": np.asarray([0.5, -1.0])}]
+    >>> params, state = opt.update(params, grads, opt.init(params))
+    >>> [round(float(v), 4) for v in params[0]["W"]]
+    [0.9, 2.1]
+    """
 
     lr: Any = 1e-2
     alpha: float = 0.99

@@ -144,6 +144,19 @@ def decision_boundary(model: Any, x: Any, t: Any, path: str | os.PathLike | None
     Shapes
     ------
     x (N, 2), t (N,); the model maps (M, 2) to (M, C), (M, 1) or (M,).
+
+    Examples
+    --------
+    >>> import os, tempfile, anynet as an
+    >>> x, t = an.datasets.make_moons(60, seed=0)
+    >>> model = an.Sequential([an.layers.Linear(2, 8), an.layers.Tanh(), an.layers.Linear(8, 2)])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "moons.png")
+    ...     fig = an.plot.decision_boundary(model, x, t, path, resolution=40, class_names=["up", "down"])
+    ...     os.path.getsize(path) > 0
+    True
+    >>> type(fig).__name__, [label.get_text() for label in fig.axes[0].get_legend().get_texts()]
+    ('Figure', ['up', 'down'])
     """
     where = "decision_boundary"
     if not callable(getattr(model, "predict", None)):
@@ -200,6 +213,14 @@ def training_curves(history: Any, path: str | os.PathLike | None = None, *,
     -------
     matplotlib.figure.Figure
         One panel for the loss and, for classification, one for the accuracy.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> logs = {"loss": [0.9, 0.5, 0.3], "accuracy": [0.6, 0.8, 0.9], "val_loss": [1.0, 0.7, 0.6]}
+    >>> fig = an.plot.training_curves(logs)  # or the History that fit returns
+    >>> [ax.get_ylabel() for ax in fig.axes], [line.get_label() for line in fig.axes[0].lines]
+    (['loss', 'accuracy'], ['train', 'validation'])
     """
     where = "training_curves"
     logs = getattr(history, "history", history)
@@ -259,6 +280,16 @@ def confusion_matrix(model_or_predictions: Any, x: Any = None, t: Any = None,
     Shapes
     ------
     x (N, *input_shape), t (N,) -> a (C, C) matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> pred, t = np.asarray([0, 1, 1, 2]), np.asarray([0, 1, 0, 2])
+    >>> fig = an.plot.confusion_matrix(pred, t=t, class_names=["a", "b", "c"])
+    >>> fig.axes[0].images[0].get_array().tolist()  # row: true class, column: predicted
+    [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    >>> fig.axes[0].get_title()
+    'confusion matrix (accuracy 0.750)'
     """
     where = "confusion_matrix"
     if t is None:

@@ -173,6 +173,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ------
     X (n_samples, n_features); y (n_samples,) -> predict (n_samples,),
     predict_proba (n_samples, n_classes).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> from anynet.sklearn import MLPClassifier
+    >>> X, t = an.datasets.make_blobs(150, noise=0.2, seed=0)
+    >>> y = np.asarray(["red", "green", "blue"])[t]  # any labels, as in scikit-learn
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=20, learning_rate_init=0.05,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(X[:2]).shape, clf.predict_proba(X).shape, clf.n_iter_
+    (['blue', 'green', 'red'], (2,), (150, 3), 20)
+    >>> clf.score(X, y) > 0.9  # accuracy on three well-separated blobs
+    True
     """
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
@@ -209,6 +222,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ------
     X (n_samples, n_features); y (n_samples,) or (n_samples, n_outputs) -> predict of
     the same shape as y.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anynet.sklearn import MLPRegressor
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(200, 2))
+    >>> y = X[:, 0] - 2 * X[:, 1]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.02,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape, len(reg.loss_curve_)
+    ((3,), 30)
+    >>> reg.score(X, y) > 0.9  # R^2
+    True
     """
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:

@@ -36,6 +36,23 @@ class History:
         The epoch numbers (from 0).
     params : dict
         The settings of the run (epochs, batch_size, steps per epoch, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> hist = model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.5),
+    ...                  epochs=3, verbose=0, validation_data=(x, t))
+    >>> hist.epoch, sorted(hist.history), hist.params["steps"]
+    ([0, 1, 2], ['accuracy', 'loss', 'val_accuracy', 'val_loss'], 1)
+    >>> hist.history["loss"][-1] < hist.history["loss"][0]
+    True
+    >>> h = an.History()  # built by fit, one append per epoch
+    >>> h.append(0, {"loss": 0.9})
+    >>> h.append(1, {"loss": 0.5})
+    >>> h
+    History(epochs=2, last={'loss': 0.5})
     """
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:

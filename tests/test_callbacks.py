@@ -91,3 +91,16 @@ def test_verbose_levels_when_output_is_not_a_terminal(verbose, be, capsys):
     mlp().fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(), epochs=2, verbose=verbose)
     out = capsys.readouterr().out
     assert out.count("epoch ") == (0 if verbose == 0 else 2)
+
+
+def test_progress_bar_on_a_terminal(be, capsys, monkeypatch):
+    pytest.importorskip("tqdm", reason="tqdm is not installed in this session (pip install 'anynet[progress]')")
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    x, t = blobs(20)
+    mlp().fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(), epochs=3, verbose=1)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "3/3" in text and "epoch" in text and "accuracy=" in text  # tqdm's bar with the metrics
+    assert "epoch 1/3  loss" not in text  # not the plain lines

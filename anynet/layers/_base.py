@@ -47,6 +47,18 @@ class Layer:
         Parameter names that weight penalties (L1/L2) apply to (weights, not biases).
     stochastic : bool
         True when ``forward`` needs a ``key`` in training (dropout).
+
+    Examples
+    --------
+    The protocol, step by step, on a built-in layer:
+
+    >>> import numpy as np, anynet as an
+    >>> layer = an.layers.Linear(3, 2)
+    >>> params = {k: np.asarray(v) for k, v in layer.init(np.random.default_rng(0)).items()}
+    >>> y, cache = layer.forward(params, np.ones((4, 3)))
+    >>> dx, grads = layer.backward(params, cache, np.ones_like(y))
+    >>> tuple(y.shape), tuple(dx.shape), {k: tuple(g.shape) for k, g in grads.items()}
+    ((4, 2), (4, 3), {'W': (2, 3), 'b': (2,)})
     """
 
     regularized: ClassVar[tuple[str, ...]] = ()

@@ -45,6 +45,17 @@ class Sigmoid(_Elementwise):
     """Logistic function ``s = 1 / (1 + exp(-x))``; ``ds/dx = (1 - s) s``.
 
     Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> sig = an.layers.Sigmoid()
+    >>> s, cache = sig.forward({}, np.asarray([0.0, 2.0]))
+    >>> [round(float(v), 4) for v in s]
+    [0.5, 0.8808]
+    >>> dx, grads = sig.backward({}, cache, np.ones(2))  # dy = 1: dx is the local gradient
+    >>> round(float(dx[0]), 4), grads  # (1 - s) s = 0.5 * 0.5 at x = 0; no parameters
+    (0.25, {})
     """
 
     def _f(self, xp, x):
@@ -57,7 +68,18 @@ class Sigmoid(_Elementwise):
 
 @dataclasses.dataclass(frozen=True)
 class Tanh(_Elementwise):
-    """``y = tanh(x)``; ``dy/dx = 1 - y**2``. Shapes: any -> same."""
+    """``y = tanh(x)``; ``dy/dx = 1 - y**2``. Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> y, cache = an.layers.Tanh().forward({}, np.asarray([0.0, 1.0]))
+    >>> [round(float(v), 4) for v in y]
+    [0.0, 0.7616]
+    >>> dx, _ = an.layers.Tanh().backward({}, cache, np.ones(2))  # 1 - y**2
+    >>> [round(float(v), 4) for v in dx]
+    [1.0, 0.42]
+    """
 
     def _f(self, xp, x):
         y = xp.tanh(x)
@@ -69,7 +91,19 @@ class Tanh(_Elementwise):
 
 @dataclasses.dataclass(frozen=True)
 class ReLU(_Elementwise):
-    """``y = max(0, x)``; the gradient passes where ``x > 0``. Shapes: any -> same."""
+    """``y = max(0, x)``; the gradient passes where ``x > 0``. Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> relu = an.layers.ReLU()
+    >>> y, cache = relu.forward({}, np.asarray([[-1.0, 0.0, 2.0]]))
+    >>> y.tolist()
+    [[0.0, 0.0, 2.0]]
+    >>> dx, _ = relu.backward({}, cache, np.asarray([[5.0, 5.0, 5.0]]))  # blocked where x <= 0
+    >>> dx.tolist()
+    [[0.0, 0.0, 5.0]]
+    """
 
     # forward/backward written out (not via _f/_df): the most used activation, one call less
     def forward(self, params, x, /, *, training=False, key=None, xp=None):
@@ -88,6 +122,17 @@ class ReLU(_Elementwise):
 class LeakyReLU(_Elementwise):
     """``y = x`` for ``x > 0``, else ``negative_slope * x`` (the lecture's ``max(0.1x, x)``
     is ``LeakyReLU(0.1)``). Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> leaky = an.layers.LeakyReLU(0.1)
+    >>> y, cache = leaky.forward({}, np.asarray([-2.0, 3.0]))
+    >>> [round(float(v), 4) for v in y]
+    [-0.2, 3.0]
+    >>> dx, _ = leaky.backward({}, cache, np.ones(2))  # slope 0.1 left of 0, 1 right of it
+    >>> [round(float(v), 4) for v in dx]
+    [0.1, 1.0]
     """
 
     negative_slope: float = 0.01
@@ -105,7 +150,19 @@ class LeakyReLU(_Elementwise):
 
 @dataclasses.dataclass(frozen=True)
 class ELU(_Elementwise):
-    """``y = x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``. Shapes: any -> same."""
+    """``y = x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``. Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> elu = an.layers.ELU(alpha=1.0)
+    >>> y, cache = elu.forward({}, np.asarray([-1.0, 2.0]))
+    >>> [round(float(v), 4) for v in y]  # exp(-1) - 1 = -0.6321
+    [-0.6321, 2.0]
+    >>> dx, _ = elu.backward({}, cache, np.ones(2))  # y + alpha = exp(x) for x <= 0
+    >>> [round(float(v), 4) for v in dx]
+    [0.3679, 1.0]
+    """
 
     alpha: float = 1.0
 
@@ -129,6 +186,17 @@ class GELU(_Elementwise):
     The exact form needs ``erf``, which the Array API standard does not have;
     the tanh form is within 1e-3 of it (PyTorch ``approximate="tanh"``,
     ``jax.nn.gelu(approximate=True)``). Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> gelu = an.layers.GELU()
+    >>> y, cache = gelu.forward({}, np.asarray([-1.0, 0.0, 1.0]))
+    >>> [round(float(v), 4) for v in y]  # close to x * Phi(x): -0.1587, 0, 0.8413
+    [-0.1588, 0.0, 0.8412]
+    >>> dx, _ = gelu.backward({}, cache, np.ones(3))
+    >>> round(float(dx[1]), 4)  # the slope at 0 is 1/2
+    0.5
     """
 
     def _f(self, xp, x):
@@ -147,6 +215,16 @@ class GELU(_Elementwise):
 class Softplus(_Elementwise):
     """``y = log(1 + exp(x))`` (stable for large ``|x|``); ``dy/dx = sigmoid(x)``.
     Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> y, cache = an.layers.Softplus().forward({}, np.asarray([0.0, 1000.0]))
+    >>> [round(float(v), 4) for v in y]  # log 2, and no overflow for large x
+    [0.6931, 1000.0]
+    >>> dx, _ = an.layers.Softplus().backward({}, cache, np.ones(2))  # sigmoid(x)
+    >>> [round(float(v), 4) for v in dx]
+    [0.5, 1.0]
     """
 
     def _f(self, xp, x):
@@ -165,6 +243,16 @@ class Softmax(_Elementwise):
     this layer is for when the probabilities themselves are the output.
 
     Shapes: (N, C) -> (N, C).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> y, cache = an.layers.Softmax().forward({}, np.asarray([[1.0, 2.0, 3.0]]))
+    >>> [round(float(v), 4) for v in y[0]], round(float(y.sum()), 4)
+    ([0.09, 0.2447, 0.6652], 1.0)
+    >>> dx, _ = an.layers.Softmax().backward({}, cache, np.ones((1, 3)))
+    >>> [round(float(v), 4) for v in dx[0]]  # adding a constant to every score changes nothing
+    [0.0, 0.0, 0.0]
     """
 
     def _f(self, xp, x):

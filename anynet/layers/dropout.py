@@ -18,6 +18,20 @@ class Dropout(Layer):
     same units on every backend, and the step stays compilable.
 
     Shapes: any -> same.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> from anynet import _random
+    >>> drop, x = an.layers.Dropout(p=0.5), np.ones((4, 250))
+    >>> y, mask = drop.forward({}, x, training=True, key=_random.key_from_seed(0, xp=np))
+    >>> sorted(set(y.ravel().tolist())), round(float((y == 0).mean()), 1)  # kept units scaled by 2
+    ([0.0, 2.0], 0.5)
+    >>> dx, _ = drop.backward({}, mask, np.ones_like(x))  # the gradient flows where y does
+    >>> bool(np.array_equal(dx, y))
+    True
+    >>> drop({}, x) is x  # inference: the identity
+    True
     """
 
     p: float = 0.5

@@ -47,8 +47,8 @@ class Linear(Dense):
     >>> import numpy as np, anynet as an
     >>> lin = an.layers.Linear(4, 3)
     >>> p = {"W": np.ones((3, 4)), "b": np.zeros(3)}
-    >>> lin(p, np.asarray([[1.0, 2.0, 3.0, 4.0]]))
-    array([[10., 10., 10.]])
+    >>> lin(p, np.asarray([[1.0, 2.0, 3.0, 4.0]])).tolist()  # each output: 1 + 2 + 3 + 4
+    [[10.0, 10.0, 10.0]]
     """
 
     in_features: int

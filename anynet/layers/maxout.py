@@ -24,6 +24,19 @@ class Maxout(Dense):
     x : (N, in_features) -> y : (N, out_features);
     params: ``W`` (pieces, out_features, in_features), ``b`` (pieces, out_features).
     ``W`` is initialized Glorot-uniform per piece.
+
+    Examples
+    --------
+    Two pieces that pick ``x0`` and ``x1``: the unit outputs ``max(x0, x1)``, and
+    the gradient reaches only the piece that won.
+
+    >>> import numpy as np, anynet as an
+    >>> mo = an.layers.Maxout(2, 1, pieces=2)
+    >>> params = {"W": np.asarray([[[1.0, 0.0]], [[0.0, 1.0]]]), "b": np.zeros((2, 1))}
+    >>> y, cache = mo.forward(params, np.asarray([[3.0, 5.0]]))
+    >>> dx, grads = mo.backward(params, cache, np.ones((1, 1)))
+    >>> y.tolist(), grads["W"].tolist(), dx.tolist()
+    ([[5.0]], [[[0.0, 0.0]], [[3.0, 5.0]]], [[0.0, 1.0]])
     """
 
     in_features: int

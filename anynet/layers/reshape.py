@@ -14,6 +14,15 @@ class Flatten(Layer):
     """Keep the batch axis, flatten the rest (the lecture's M x N x 3 image to a 3MN vector).
 
     Shapes: (N, d1, d2, ...) -> (N, d1*d2*...).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> flat = an.layers.Flatten()
+    >>> y, cache = flat.forward({}, np.zeros((2, 3, 4)))
+    >>> dx, _ = flat.backward({}, cache, np.ones_like(y))  # the gradient gets its image shape back
+    >>> tuple(y.shape), tuple(dx.shape), flat.output_shape((3, 4))
+    ((2, 12), (2, 3, 4), (12,))
     """
 
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
