@@ -357,17 +357,6 @@ class Backend:
 
         return jax.jit(fn, donate_argnums=donate_argnums)
 
-    def synchronize(self, a: Any = None) -> None:
-        """Wait for queued device work (for timing); a no-op on synchronous backends."""
-        if self.name == "jax" and a is not None:
-            import jax
-
-            jax.block_until_ready(a)
-        elif self.name == "cupy":
-            self._lib.cuda.get_current_stream().synchronize()
-        elif self.name == "torch" and self.device.type == "cuda":
-            self._lib.cuda.synchronize(self.device)
-
 
 # ----------------------------------------------------------------- helpers
 @functools.cache

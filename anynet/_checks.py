@@ -7,7 +7,6 @@ synchronization per check, once per ``fit``/``predict`` call, never per batch).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from array_api_compat import device as device_of
@@ -28,10 +27,6 @@ _KIND_NAMES = {
 }
 
 
-def library_of(a: Any) -> str:
-    return namespace_name(a)
-
-
 def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
     """Raise TypeError for an array of another library than ``be`` (mixing backends is
     almost always a mistake: say which two) and for non-numeric data.
@@ -41,7 +36,7 @@ def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
     """
     ctx = f"{where}: " if where else ""
     if is_array_api_obj(a) and not is_numpy_array(a) and not be.owns(a):
-        lib = library_of(a)
+        lib = namespace_name(a)
         raise TypeError(
             f"{ctx}{name} is a {lib} array but the model lives on backend {be.name!r}; "
             f"pass a NumPy array or a {be.name} array (or move the model with model.to({lib!r}))"
@@ -164,7 +159,3 @@ def fmt_shape(shape: tuple[int | None, ...] | None) -> str:
     if shape is None:
         return "(N, ...)"
     return "(N, " + ", ".join(map(str, shape)) + ")"
-
-
-def prod(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)

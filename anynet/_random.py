@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import device as device_of
+
 _M1 = 0x7FEB352D  # 2146121005, fits int32
 _M2 = 0x846CA68B - (1 << 32)  # as a signed int32
 _GOLDEN = 0x9E3779B9 - (1 << 32)
@@ -42,7 +44,7 @@ def fold_in(key: Any, data: Any, *, xp: Any) -> Any:
     scalars, whose (intended) wrap-around would raise overflow warnings.
     """
     if isinstance(data, int):
-        data = xp.asarray([_wrap(data)], dtype=xp.int32, device=_device(key))
+        data = xp.asarray([_wrap(data)], dtype=xp.int32, device=device_of(key))
     return mix(key ^ mix(data * _GOLDEN))
 
 
@@ -56,7 +58,7 @@ def uniform(key: Any, shape: tuple[int, ...], dtype: Any, *, xp: Any) -> Any:
     n = 1
     for s in shape:
         n *= int(s)
-    idx = xp.arange(n, dtype=xp.int32, device=_device(key))
+    idx = xp.arange(n, dtype=xp.int32, device=device_of(key))
     bits = mix(mix(idx) ^ key)
     u = xp.astype(_shr(bits, 8), dtype) * (1.0 / (1 << 24))
     return xp.reshape(u, shape)
@@ -65,9 +67,3 @@ def uniform(key: Any, shape: tuple[int, ...], dtype: Any, *, xp: Any) -> Any:
 def _wrap(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >= (1 << 31) else v
-
-
-def _device(a: Any) -> Any:
-    import array_api_compat
-
-    return array_api_compat.device(a)

@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from array_api_compat import device as device_of
+
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "Run"]
 
 
@@ -79,18 +81,12 @@ class Run:
         current = self.lr / float(self.opt_state["lr_scale"])
         scale = self.opt_state["lr_scale"]
         xp = self.model.backend.xp
-        self.opt_state["lr_scale"] = xp.asarray(lr / current, dtype=scale.dtype, device=_device(scale))
+        self.opt_state["lr_scale"] = xp.asarray(lr / current, dtype=scale.dtype, device=device_of(scale))
 
     def copy_params(self) -> list[dict[str, Any]]:
         """A copy of the current weights that later epochs will not touch."""
         xp = self.model.backend.xp
         return [{k: xp.asarray(v, copy=True) for k, v in p.items()} for p in self.model.params]
-
-
-def _device(a: Any) -> Any:
-    from array_api_compat import device
-
-    return device(a)
 
 
 class Callback:
