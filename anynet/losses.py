@@ -47,7 +47,16 @@ def _one_hot(xp: Any, labels: Array, n_classes: int, dtype: Any) -> Array:
 
 
 def _count(xp: Any, hits: Array, dtype: Any) -> Array:
-    return xp.sum(xp.astype(hits, dtype))
+    """Right decisions in a batch, per sample: with several decisions per sample (multi-label
+    BCE, targets (N, K)) each counts 1/K, so that accuracy = count / N is their mean."""
+    count = xp.sum(xp.astype(hits, dtype))
+    if hits.ndim > 1 and hits.shape[0]:
+        per_sample = 1
+        for s in hits.shape[1:]:
+            per_sample *= s
+        if per_sample != 1:
+            count = count / per_sample
+    return count
 
 
 class Loss:
@@ -91,7 +100,9 @@ class Loss:
 
     def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
         """How many predictions in the batch are right (a 0-d float array), or
-        ``None`` for losses that do not classify (MSE)."""
+        ``None`` for losses that do not classify (MSE). Where a sample holds several
+        0/1 decisions (multi-label BCE) each counts 1/K: accuracy = correct / N is then
+        the share of right decisions (Keras' ``binary_accuracy``)."""
         return None
 
     def get_config(self) -> dict[str, Any]:

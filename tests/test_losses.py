@@ -121,6 +121,8 @@ def test_cross_entropy_of_a_confident_mistake_is_large_not_inf(be):
         (losses.BinaryCrossEntropy(), [[2.0], [-1.0], [0.5]], [[1.0], [1.0], [0.0]], 1),
         (losses.BinaryCrossEntropy(from_logits=False), [[0.9], [0.2]], [[1.0], [0.0]], 2),
         (losses.Hinge(), [[2.0], [-1.0]], [[1.0], [1.0]], 1),
+        # multi-label: 2 decisions per sample, 3 of 4 right -> 1.5 samples' worth (accuracy 0.75)
+        (losses.BinaryCrossEntropy(), [[2.0, -1.0], [0.5, 1.0]], [[1.0, 0.0], [0.0, 1.0]], 1.5),
     ],
 )
 def test_correct_counts_right_predictions(loss, y, t, n_right, be):
