@@ -331,6 +331,30 @@ class Backend:
         nor on the read-only test backend, whose point is to prove purity."""
         return self.name in ("numpy", "cupy", "torch", "array_api_strict")
 
+    @property
+    def views(self) -> bool:
+        """Whether basic slices and reshapes of contiguous arrays are views that share
+        memory with their base, so that updating the base in place updates them
+        (NumPy, CuPy, torch; array_api_strict, which wraps NumPy). The standard leaves
+        this to each library; ``fit`` relies on it only where this says so."""
+        return self.inplace
+
+    @property
+    def pack_limit(self) -> int | None:
+        """Up to how many parameter elements ``fit`` packs a stateful optimizer's
+        parameters and buffers into one buffer each (``None``: no limit).
+
+        Packed, a momentum or Adam update is a few operations on everything instead
+        of a few per array, at the price of one copy of the gradients per step. On a
+        GPU the operations (kernel launches) cost far more than the copy: always
+        pack. On a CPU an operation costs about a microsecond, while copying a
+        million float32 gradients costs more than a hundred: pack small models only.
+        """
+        if not self.views:
+            return 0
+        on_cpu = self.name in ("numpy", "array_api_strict") or str(self.device) == "cpu"
+        return 1 << 18 if on_cpu else None
+
     def scan(self, f: Callable, init: Any, xs: Any) -> tuple[Any, Any]:
         """``carry = init; for x in xs: carry, _ = f(carry, x)``: ``jax.lax.scan`` on JAX
         (one compiled loop), a Python loop over the leading axis elsewhere."""
@@ -362,7 +386,8 @@ class Backend:
 @functools.cache
 def _numpy_namespace() -> Any:
     """``array_api_compat.numpy``, with ``sum``/``max``/``min`` of floating arrays going
-    straight to the ufunc reductions, and ``take`` to the array method.
+    straight to the ufunc reductions, and ``take``/``reshape``/``argmax``/``astype`` to
+    the array methods.
 
     NumPy's ``np.sum`` and ``np.max`` are Python wrappers around ``np.add.reduce``
     and ``np.maximum.reduce``; in the overhead-bound training step (a small MLP,
@@ -390,10 +415,22 @@ def _numpy_namespace() -> Any:
         return minimum(x, axis=axis, keepdims=keepdims) if x.dtype.kind == "f" else \
             base.min(x, axis=axis, keepdims=keepdims)
 
+    # the methods: np.take, np.reshape, np.argmax and the compat astype are Python
+    # wrappers around them
     def take(x: Any, indices: Any, /, *, axis: Any = None) -> Any:
-        return x.take(indices, axis=axis)  # the method: np.take adds a Python wrapper
+        return x.take(indices, axis=axis)
+
+    def reshape(x: Any, /, shape: tuple[int, ...], *, copy: bool | None = None) -> Any:
+        return x.reshape(shape) if copy is None else base.reshape(x, shape, copy=copy)
+
+    def argmax(x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> Any:
+        return x.argmax(axis=axis, keepdims=keepdims)
+
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x.astype(dtype, copy=copy) if device is None else base.astype(x, dtype, copy=copy, device=device)
 
     ns.sum, ns.max, ns.min, ns.take = sum, max, min, take
+    ns.reshape, ns.argmax, ns.astype = reshape, argmax, astype
     return ns
 
 

@@ -16,3 +16,41 @@ def first_leaf(tree: Params) -> Any:
         for v in d.values():
             return v
     return None
+
+
+class Flat(list):
+    """A parameter structure whose arrays are views into one 1-D buffer, ``.flat``.
+
+    ``fit`` packs its own copies of the parameters (and the optimizer's buffers)
+    this way on backends whose slices and reshapes are views (NumPy, CuPy,
+    torch): an elementwise optimizer then updates every parameter with a few
+    operations on the whole buffer instead of a few per array.
+    """
+
+    flat: Any
+
+
+def pack(xp: Any, tree: Params, order: Params | None = None) -> Flat:
+    """Copies of the arrays of ``tree`` (keys in the order of ``order``, default
+    ``tree``) in one new 1-D buffer; returns the structure of views into it."""
+    if isinstance(tree, Flat) and order is None:  # a copy of a packed structure: one copy
+        buf = xp.asarray(tree.flat, copy=True)
+    else:
+        order = tree if order is None else order
+        leaves = [tree[i][k] for i, d in enumerate(order) for k in d]
+        buf = xp.concat([xp.reshape(v, (-1,)) for v in leaves]) if leaves else None
+    order = tree if order is None else order
+    out = Flat()
+    start = 0
+    for i, d in enumerate(order):
+        layer = {}
+        for k in d:
+            shape = tuple(tree[i][k].shape)
+            size = 1
+            for s in shape:
+                size *= s
+            layer[k] = xp.reshape(buf[start:start + size], shape)
+            start += size
+        out.append(layer)
+    out.flat = buf
+    return out

@@ -5,6 +5,7 @@ For each workload (an MLP and a batch size) it times the training step
 
 * ``numpy-ref``: a careful hand-written NumPy step with explicit backprop
   (in-place ops, the first layer's input gradient skipped): the reference;
+* ``numpy-matmuls``: only the matrix products of that step: the ceiling;
 * ``anynet-<backend>``: anynet on every available backend, exactly as ``fit``
   runs it (batches gathered from data on the device; the epoch compiled as one
   loop on JAX; in-place updates where the arrays allow it);
@@ -141,6 +142,30 @@ def numpy_ref(w: Workload, params, x, t) -> tuple[Callable, Callable]:
     return run, lambda: [(W.copy(), b.copy()) for W, b in P]
 
 
+def numpy_matmuls(w: Workload, params, x, t) -> tuple[Callable, None]:
+    """Only the matrix products of a step (forward, dW, and dx but for the first layer),
+    with the step's shapes, through NumPy's BLAS: the ceiling for any NumPy step, which
+    must do these and more. It does not train: its ``check`` is blank."""
+    Ws = [W.copy() for W, _ in params]
+    outs = [np.empty((w.batch, W.shape[0]), np.float32) for W in Ws]
+
+    def run(order: np.ndarray) -> float:
+        for idx in order:
+            h = x[idx]
+            acts = [h]
+            for W, o in zip(Ws, outs):
+                h = np.matmul(h, W.T, out=o)
+                acts.append(h)
+            dz = h
+            for i in range(len(Ws) - 1, -1, -1):
+                dz.T @ acts[i]  # dW
+                if i > 0:
+                    dz = dz @ Ws[i]  # dx
+        return 0.0
+
+    return run, None
+
+
 def anynet_impl(backend: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
     """anynet exactly as fit runs it (see anynet.train.fit)."""
     from . import Sequential, layers, losses, optim
@@ -260,6 +285,9 @@ def prepare(make: Callable, w: Workload, params, x, t, order, *, check_steps: in
     """
     run, get = make(w, params, x, t)
     run(order[:check_steps])
+    if get is None:  # does not train (numpy-matmuls)
+        run(order)
+        return run, math.nan, None
     after = get()
     check = None
     if ref_after is not None:
@@ -304,13 +332,15 @@ def memory_growth(backend: str = "numpy", epochs: int = 20) -> tuple[float, floa
     return seen[1], seen[-1]
 
 
-def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> tuple[list[float], list[float], list[float]] | None:
-    """Seconds per epoch on the digits (64-128-64-10, batch 32, SGD with momentum 0.9):
-    scikit-learn's ``MLPClassifier.fit`` and anynet's ``fit``, ``epochs`` epochs per
-    fit (setup included, as a user pays it), the two taking turns ``repeats`` times.
+def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] | None:
+    """Seconds per epoch on the digits (64-128-64-10, batch 32, learning rate 0.05, no L2):
+    scikit-learn's ``MLPClassifier.fit`` and anynet's ``fit``, with SGD with momentum 0.9
+    (``sk-momentum``, ``anynet-momentum``) and plain SGD (``sk-plain``, ``anynet-plain``),
+    ``epochs`` epochs per fit (setup included, as a user pays it), all taking turns
+    ``repeats`` times.
 
-    For scale, each round also times ``epochs`` epochs of the hand-written NumPy
-    step on the same data (plain SGD, no accuracy: a lower bound for any framework)."""
+    For scale, each round also times ``epochs`` epochs of the hand-written NumPy step on
+    the same data (``numpy-ref``: plain SGD, no accuracy, no last partial batch)."""
     try:
         from sklearn.neural_network import MLPClassifier
     except ImportError:
@@ -320,40 +350,48 @@ def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> tuple[list[float], list
     from . import Sequential, datasets, layers, losses, optim
 
     d = datasets.load("digits")
-    sk: list[float] = []
-    ours: list[float] = []
-    ref: list[float] = []
     w = WORKLOADS["digits"]
     n = d.x_train.shape[0] // w.batch * w.batch
     ref_run, _ = numpy_ref(w, _init(w.sizes), d.x_train, d.t_train)
     orders = [np.random.default_rng(e).permutation(n).reshape(-1, w.batch) for e in range(epochs)]
-    for r in range(repeats + 1):  # the first round warms both up
+
+    def sk(momentum: float, seed: int) -> None:
+        # alpha=0: no L2, as anynet's fit here (scikit-learn computes the penalty either way)
         clf = MLPClassifier(hidden_layer_sizes=(128, 64), batch_size=32, solver="sgd", learning_rate_init=0.05,
-                            momentum=0.9, nesterovs_momentum=False, max_iter=epochs, tol=0.0,
-                            n_iter_no_change=epochs + 1, random_state=r)
-        model = Sequential([layers.Linear(64, 128), layers.ReLU(), layers.Linear(128, 64), layers.ReLU(),
-                            layers.Linear(64, 10)], seed=r, backend="numpy")
+                            momentum=momentum, nesterovs_momentum=False, alpha=0.0, max_iter=epochs, tol=0.0,
+                            n_iter_no_change=epochs + 1, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn: "maximum iterations reached"
-            t0 = time.perf_counter()
             clf.fit(d.x_train, d.t_train)
-            t1 = time.perf_counter()
+
+    def ours(momentum: float, seed: int) -> None:
+        model = Sequential([layers.Linear(64, 128), layers.ReLU(), layers.Linear(128, 64), layers.ReLU(),
+                            layers.Linear(64, 10)], seed=seed, backend="numpy")
         model.fit(d.x_train, d.t_train, loss=losses.SoftmaxCrossEntropy(),
-                  optimizer=optim.SGD(lr=0.05, momentum=0.9), epochs=epochs, batch_size=32, verbose=0, seed=r)
-        t2 = time.perf_counter()
+                  optimizer=optim.SGD(lr=0.05, momentum=momentum), epochs=epochs, batch_size=32, verbose=0,
+                  seed=seed)
+
+    def ref(momentum: float, seed: int) -> None:
         for order in orders:
             ref_run(order)
-        t3 = time.perf_counter()
-        if r:
-            sk.append((t1 - t0) / clf.n_iter_)
-            ours.append((t2 - t1) / epochs)
-            ref.append((t3 - t2) / epochs)
-    return sk, ours, ref
+
+    cases = {"sk-momentum": (sk, 0.9), "anynet-momentum": (ours, 0.9), "sk-plain": (sk, 0.0),
+             "anynet-plain": (ours, 0.0), "numpy-ref": (ref, 0.0)}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    rng = np.random.default_rng(0)
+    for r in range(repeats + 1):  # the first round warms everything up
+        for name in rng.permutation(list(cases)):
+            fn, momentum = cases[name]
+            t0 = time.perf_counter()
+            fn(momentum, r)
+            if r:
+                times[name].append((time.perf_counter() - t0) / epochs)
+    return times
 
 
 # --------------------------------------------------------------------- driver
 def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
-    impls: list[tuple[str, Callable]] = [("numpy-ref", numpy_ref)]
+    impls: list[tuple[str, Callable]] = [("numpy-ref", numpy_ref), ("numpy-matmuls", numpy_matmuls)]
     for name in backends:
         try:
             get_backend(name)
@@ -413,20 +451,27 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] 
         if r is None:
             print("\nscikit-learn is not installed: no MLPClassifier comparison", file=out)
         else:
-            sk, ours, ref_epoch = (statistics.median(v) for v in r)
-            print(f"\nPer epoch on the digits (64-128-64-10, batch 32, SGD momentum 0.9; {len(r[0])} fits of 10 "
-                  f"epochs each, taking turns): scikit-learn MLPClassifier {sk * 1e3:.1f} ms "
-                  f"({min(r[0]) * 1e3:.1f}-{max(r[0]) * 1e3:.1f}), anynet fit (numpy) {ours * 1e3:.1f} ms "
-                  f"({min(r[1]) * 1e3:.1f}-{max(r[1]) * 1e3:.1f}): anynet is {sk / ours:.2f}x faster "
-                  "(target >= 2.5x)", file=out)
-            print(f"  for scale, in the same rounds: an epoch of the hand-written NumPy step (plain SGD, no "
-                  f"accuracy) takes {ref_epoch * 1e3:.1f} ms, {sk / ref_epoch:.2f}x less than scikit-learn's",
-                  file=out)
+            med = {k: statistics.median(v) for k, v in r.items()}
+            print(f"\nPer epoch on the digits (64-128-64-10, batch 32, lr 0.05, no L2; {len(r['numpy-ref'])} "
+                  "fits of 10 epochs each, all taking turns; median and range):", file=out)
+            for kind in ("momentum", "plain"):
+                sk, ours = med[f"sk-{kind}"], med[f"anynet-{kind}"]
+                label = "SGD momentum 0.9" if kind == "momentum" else "plain SGD"
+                print(f"  {label:<17} scikit-learn MLPClassifier {sk * 1e3:.2f} ms "
+                      f"({_range(r[f'sk-{kind}'])}), anynet fit (numpy) {ours * 1e3:.2f} ms "
+                      f"({_range(r[f'anynet-{kind}'])}): anynet {sk / ours:.2f}x faster (target >= 2.5x)", file=out)
+            print(f"  for scale: an epoch of the hand-written NumPy step (plain SGD, no accuracy, no partial "
+                  f"batch) {med['numpy-ref'] * 1e3:.2f} ms, {med['sk-plain'] / med['numpy-ref']:.2f}x less "
+                  "than scikit-learn's plain-SGD epoch", file=out)
     if memory:
         at2, last = memory_growth()
         print(f"\nMemory: peak RSS over 20 epochs of fit on mnist (numpy): {at2:.1f} MB after epoch 2, "
               f"{last:.1f} MB after epoch 20: grew by {last - at2:.1f} MB", file=out)
     return results
+
+
+def _range(times: list[float]) -> str:
+    return f"{min(times) * 1e3:.2f}-{max(times) * 1e3:.2f}"
 
 
 def _header(peak: float) -> str:
@@ -461,10 +506,11 @@ def _table(w: Workload, rows: list[Result], peak: float) -> str:
         med = r.median
         spread = f"{min(r.times) * 1e6:.0f}-{max(r.times) * 1e6:.0f} us"
         gf = w.flops / med / 1e9
-        check = "ref" if r.check is None else f"{r.check:.1e}"
+        check = "ref" if r.check is None else "-" if math.isnan(r.check) else f"{r.check:.1e}"
         lines.append(f"{r.impl:<18}{med * 1e6:>9.0f} us{spread:>18}{w.batch / med:>12.0f}{gf:>9.1f}"
                      f"{100 * gf / peak:>7.0f}%{med / ref:>12.2f}x{check:>10}")
-    lines.append("check: max relative difference of the weights from numpy-ref after the same 5 steps")
+    lines.append("check: max relative difference of the weights from numpy-ref after the same 5 steps; "
+                 "numpy-matmuls: the step's matrix products alone (a ceiling, it does not train)")
     return "\n".join(lines)
 
 

@@ -180,6 +180,9 @@ class Optimizer:
     """
 
     _slots: tuple[str, ...] = ()
+    #: Whether ``_step`` treats every element alike (no per-array statistics), so that
+    #: it may run once on all parameters packed in one buffer (see ``update``).
+    _elementwise: bool = False
     lr: Any
     weight_decay: float
     clip_norm: float | None
@@ -220,21 +223,35 @@ class Optimizer:
         pass ``inplace=True`` for arrays you own: ``fit`` copies the model's
         parameters once, then updates its copies in place where the backend
         allows it. ``xp``: the namespace, when the caller has it already.
+
+        When ``fit`` has packed ``params`` and the state's buffers into one buffer
+        each (:func:`anynet._tree.pack`, small models on NumPy/torch/CuPy), an
+        elementwise optimizer (SGD, Adam, AdamW, RMSprop) runs its in-place update
+        once on the whole buffer: a few operations instead of a few per array.
         """
         xp = xp if xp is not None else array_namespace(first_leaf(params))
         step = state["step"]
         lr = self.lr(step) if isinstance(self.lr, Schedule) else self.lr
         if "lr_scale" in state:
             lr = lr * state["lr_scale"]
-        grads = self._clip(xp, grads)
         slots = self._slots
         t = step + 1.0  # this update's number, from 1
         if inplace:  # the arrays are updated where they are: the structure stays as it is
+            flat = getattr(params, "flat", None) if self._elementwise else None
+            bufs = tuple(getattr(state[s], "flat", None) for s in slots)
+            if flat is not None and all(b is not None for b in bufs):
+                # params and buffers are views into one buffer each (see _tree.pack):
+                # one elementwise update of everything at once
+                g = xp.concat([xp.reshape(gd[k], (-1,)) for p, gd in zip(params, grads) for k in p])
+                self._step(xp, flat, self._clip(xp, [{"": g}])[0][""], bufs, lr, t, True)
+                return params, {**state, "step": t}
+            grads = self._clip(xp, grads)
             buffers = [state[s] for s in slots]
             for i, (p, g) in enumerate(zip(params, grads)):
                 for k in p:
                     self._step(xp, p[k], g[k], tuple(b[i][k] for b in buffers), lr, t, True)
             return params, {**state, "step": t}
+        grads = self._clip(xp, grads)
         new_params: Params = []
         new_slots: dict[str, Params] = {s: [] for s in slots}
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -307,6 +324,8 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
+    _elementwise = True
+
     @property
     def _slots(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("velocity",) if self.momentum else ()
@@ -355,6 +374,7 @@ class Adam(Optimizer):
     clip_value: float | None = None
 
     _slots = ("m", "v")
+    _elementwise = True
     _decoupled = False
 
     def __post_init__(self) -> None:
@@ -440,6 +460,8 @@ class RMSprop(Optimizer):
             raise ValueError(f"RMSprop: alpha must be in [0, 1), got {self.alpha!r}")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"RMSprop: momentum must be in [0, 1), got {self.momentum!r}")
+
+    _elementwise = True
 
     @property
     def _slots(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _checks
+from ._tree import Flat, pack
 from .callbacks import Callback, LambdaCallback, Run
 from .losses import Loss, Regularizer
 from .losses import _one_hot as one_hot
@@ -177,6 +178,8 @@ def fit(
     if resume and os.path.exists(checkpoint):
         params, first = _resume(model, checkpoint, run, rng, optimizer=optimizer, seed=seed,
                                 batch_size=batch_size, inplace=inplace)
+    if inplace and _packs(be, model, optimizer):  # fit's copies, packed: one update for all
+        params, run.opt_state = _pack(be.xp, params, run.opt_state, optimizer)
     for cb in cbs:
         cb.run = run
         cb.on_train_begin({})
@@ -203,7 +206,7 @@ def fit(
             if not (math.isfinite(logs["loss"]) and _finite(be.xp, params)):
                 batches = [idx_all[i:min(n, i + batch_size)] for i in range(0, n, batch_size)]
                 _diverged(model, step, start, X, T, batches, epoch, epochs)
-            model.params = params
+            model.params = _unpacked(params)
             if getattr(loss, "classifies", False):
                 logs["accuracy"] = float(correct) / n
             if val is not None:
@@ -220,7 +223,7 @@ def fit(
                 break
     finally:
         progress.close()
-    model.params = params
+    model.params = _unpacked(params)
     for cb in cbs:
         cb.on_train_end(_last(hist))
     return hist
@@ -275,12 +278,38 @@ def training_data(model: Any, x: Any, t: Any, loss: Loss, *, where: str = "fit")
 
 
 def _copy(xp: Any, tree: Any) -> Any:
-    """Copies of every array in a list/dict structure."""
+    """Copies of every array in a list/dict structure (packed ones stay packed)."""
+    if isinstance(tree, Flat):
+        return pack(xp, tree)
     if isinstance(tree, list):
         return [_copy(xp, v) for v in tree]
     if isinstance(tree, dict):
         return {k: _copy(xp, v) for k, v in tree.items()}
     return xp.asarray(tree, copy=True)
+
+
+def _packs(be: Any, model: Any, optimizer: Any) -> bool:
+    """Whether fit packs (see :func:`_pack`): an elementwise optimizer with buffers
+    (plain SGD has none: its update is as short per array), a backend whose slices
+    are views, and a model within the backend's ``pack_limit``."""
+    limit = be.pack_limit
+    return (be.views and getattr(optimizer, "_elementwise", False) and bool(optimizer._slots)
+            and (limit is None or model.count_params() <= limit))
+
+
+def _pack(xp: Any, params: Any, state: dict[str, Any], optimizer: Any) -> tuple[Any, dict[str, Any]]:
+    """``params`` and the optimizer's per-parameter buffers as views into one buffer
+    each (:func:`anynet._tree.pack`), so that an elementwise optimizer updates
+    them all with a few operations. The values are the same; only the storage changes."""
+    params = pack(xp, params)
+    slots = set(getattr(optimizer, "_slots", ()))
+    return params, {k: pack(xp, v, params) if k in slots else v for k, v in state.items()}
+
+
+def _unpacked(params: Any) -> Any:
+    """A plain list of dicts for the model to hold (the arrays may stay views of fit's
+    buffer): the user may replace its entries without the buffer knowing."""
+    return [dict(d) for d in params] if isinstance(params, Flat) else params
 
 
 def _keep(be: Any, params: Any, state: Any) -> tuple[Any, Any]:
@@ -292,6 +321,8 @@ def _keep(be: Any, params: Any, state: Any) -> tuple[Any, Any]:
 
 
 def _finite(xp: Any, params: Any) -> bool:
+    if isinstance(params, Flat):
+        return bool(xp.all(xp.isfinite(params.flat)))
     return all(bool(xp.all(xp.isfinite(v))) for p in params for v in p.values())
 
 
@@ -306,7 +337,7 @@ def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any
         new_params, new_state, value, _ = step(params, state, X, T, idx)
         v = float(value)
         if not math.isfinite(v) or not _finite(xp, new_params):
-            model.params = kept[0]
+            model.params = _unpacked(kept[0])
             what = (f"the loss became {v}" if not math.isfinite(v)
                     else "a gradient made the parameters non-finite")
             raise FloatingPointError(
@@ -315,7 +346,7 @@ def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any
                 "rate, scale the inputs, or clip gradients (e.g. optimizer clip_norm=1.0)."
             )
         params, state = new_params, new_state
-    model.params = start[0]
+    model.params = _unpacked(start[0])
     raise FloatingPointError(
         f"fit: training diverged in epoch {epoch + 1}/{epochs} but not when replayed step by step "
         "(a non-deterministic backend?); the model keeps its parameters from the start of that epoch."

@@ -9,6 +9,7 @@ import pytest
 
 import anynet as an
 from anynet._backend import to_numpy
+from anynet._tree import Flat, pack
 
 from .conftest import assert_close
 
@@ -161,3 +162,58 @@ def test_inplace_update_equals_the_pure_update(name, kw, be):
         own, s_own = opt.update(own, g, s_own, inplace=True)
     assert_close(own[0]["W"], to_numpy(pure[0]["W"]), be, rtol=1e-13, atol=1e-15)
     assert float(s_own["step"]) == 4.0
+
+
+def _layers(be, rng):
+    """A parameter list like an MLP's: two layers with W and b, one without parameters."""
+    return [{"W": be.asarray(rng.normal(size=(3, 4)), dtype="float64"),
+             "b": be.asarray(rng.normal(size=(3,)), dtype="float64")},
+            {},
+            {"W": be.asarray(rng.normal(size=(2, 3)), dtype="float64"),
+             "b": be.asarray(rng.normal(size=(2,)), dtype="float64")}]
+
+
+def test_pack_gives_views_into_one_buffer_with_the_same_values(be):
+    if not be.views:
+        pytest.skip(f"backend {be.name}: slices are not writable views (immutable or read-only arrays)")
+    xp = be.xp
+    tree = _layers(be, np.random.default_rng(0))
+    packed = pack(xp, tree)
+    assert [sorted(d) for d in packed] == [sorted(d) for d in tree] and tuple(packed.flat.shape) == (23,)
+    for d, p in zip(tree, packed):
+        for k in d:
+            np.testing.assert_array_equal(to_numpy(p[k]), to_numpy(d[k]))
+    packed.flat *= 2.0  # one write to the buffer reaches every view ...
+    np.testing.assert_array_equal(to_numpy(packed[2]["b"]), 2.0 * to_numpy(tree[2]["b"]))
+    packed[0]["W"] -= 1.0  # ... and a write to a view reaches the buffer
+    np.testing.assert_array_equal(to_numpy(packed.flat[:12]), 2.0 * to_numpy(tree[0]["W"]).ravel() - 1.0)
+    copy = pack(xp, packed)  # a packed copy: its own buffer
+    copy.flat *= 0.0
+    assert float(xp.sum(xp.abs(packed.flat))) > 0.0 and float(xp.sum(xp.abs(copy[0]["W"]))) == 0.0
+
+
+PACKED = [*OPTIMIZERS, ("Adam", dict(lr=0.01, clip_norm=0.5)), ("SGD", dict(lr=0.1, momentum=0.9, clip_value=0.3))]
+
+
+@pytest.mark.parametrize(("name", "kw"), PACKED, ids=[f"{o[0]}-{i}" for i, o in enumerate(PACKED)])
+def test_packed_update_equals_the_per_array_update(name, kw, be):
+    """fit's packed update (every parameter in one buffer, one elementwise update) gives
+    what the pure update gives array by array."""
+    if not be.views:
+        pytest.skip(f"backend {be.name}: slices are not writable views (immutable or read-only arrays)")
+    rng = np.random.default_rng(2)
+    opt = getattr(optim, name)(**kw)
+    pure = _layers(be, rng)
+    params = pack(be.xp, pure)
+    s_pure = opt.init(pure)
+    state = opt.init(params)
+    state = {k: pack(be.xp, v, params) if k in opt._slots else v for k, v in state.items()}
+    for _ in range(4):
+        g = _layers(be, rng)
+        pure, s_pure = opt.update(pure, g, s_pure)
+        params, state = opt.update(params, g, state, inplace=True)
+    assert isinstance(params, Flat) and all(isinstance(state[s], Flat) for s in opt._slots)
+    for d, p in zip(pure, params):
+        for k in d:  # the same elementwise arithmetic; clip_norm sums its squares in another order
+            assert_close(p[k], to_numpy(d[k]), be, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(to_numpy(params.flat[-2:]), to_numpy(params[2]["b"]))

@@ -217,3 +217,47 @@ def test_checkpoint_every(be, tmp_path):
     # seen[e] is read before epoch e's own checkpoint: written after epochs 2, 4 and the last (5)
     assert seen == [False, False, 2, 2, 4]
     assert an.io.load_checkpoint(path).extra["fit"]["epoch"] == 5
+
+
+@pytest.mark.parametrize("opt", [an.optim.SGD(lr=0.1, momentum=0.9), an.optim.Adam(lr=0.01, clip_norm=1.0)],
+                         ids=lambda o: type(o).__name__)
+def test_packed_fit_equals_the_unpacked_fit(opt, be, monkeypatch):
+    """On backends with views, fit packs its copies of the parameters and the optimizer's
+    buffers into one buffer each; the run is the same as array by array."""
+    if not be.views:
+        pytest.skip(f"backend {be.name}: slices are not writable views (immutable or read-only arrays)")
+    import anynet.train as train
+
+    x, t = blobs(64)
+    runs = []
+    for packs in (True, False):
+        monkeypatch.setattr(train, "_packs", lambda *a, packs=packs: packs)
+        model = mlp(seed=1, dtype="float64")
+        h = model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=3, batch_size=8, seed=2,
+                      verbose=0)
+        assert type(model.params) is list  # the model holds plain lists, packed or not
+        runs.append((h.history["loss"], [to_numpy(v) for p in model.params for v in p.values()]))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-13)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_fit_packs_small_models_with_stateful_optimizers_where_slices_are_views(be):
+    from anynet.train import _packs
+
+    model = mlp(seed=0)
+    assert _packs(be, model, an.optim.Adam()) == be.views
+    assert not _packs(be, model, an.optim.SGD(lr=0.1))  # no buffers: nothing to gain
+    assert not _packs(be, model, type("Custom", (an.optim.SGD,), {"_elementwise": False})(lr=0.1, momentum=0.9))
+
+
+def test_multilabel_accuracy_is_the_share_of_right_decisions(be):
+    """BCE with K outputs per sample: accuracy counts each of the N*K decisions once (at most 1)."""
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    t = (x[:, :2] > 0).astype(float)
+    model = an.Sequential([L.Linear(3, 2)], seed=0, backend=be)
+    h = model.fit(x, t, loss=losses.BinaryCrossEntropy(), optimizer=an.optim.SGD(lr=0.5), epochs=5, verbose=0)
+    assert 0.0 <= h.history["accuracy"][-1] <= 1.0
+    y = to_numpy(model.predict(x))
+    got = model.evaluate(x, t, loss=losses.BinaryCrossEntropy())["accuracy"]
+    assert got == pytest.approx(((y > 0) == (t > 0.5)).mean(), abs=1e-12)
