@@ -356,16 +356,20 @@ class Backend:
         return 1 << 18 if on_cpu else None
 
     def scan(self, f: Callable, init: Any, xs: Any) -> tuple[Any, Any]:
-        """``carry = init; for x in xs: carry, _ = f(carry, x)``: ``jax.lax.scan`` on JAX
-        (one compiled loop), a Python loop over the leading axis elsewhere."""
+        """``carry = init; for x in xs: carry, y = f(carry, x)``, returning the last carry
+        and the ``y`` stacked along a new first axis (``None`` if ``f`` gives ``None``):
+        ``jax.lax.scan`` on JAX (one compiled loop), a Python loop elsewhere."""
         if self.name == "jax":
             import jax
 
             return jax.lax.scan(f, init, xs)
-        carry = init
+        carry, ys = init, []
         for i in range(xs.shape[0]):
-            carry, _ = f(carry, xs[i, ...])
-        return carry, None
+            carry, y = f(carry, xs[i, ...])
+            ys.append(y)
+        if not ys or ys[0] is None:
+            return carry, None
+        return carry, self.xp.stack(ys)
 
     @property
     def donates(self) -> bool:

@@ -217,12 +217,14 @@ class Sequential:
         return self.backend.jit(step) if jit else step
 
     def _make_step(self, loss: Loss, optimizer: Any, regularizer: Regularizer | None,
-                   seed: int, *, gather: bool = False, inplace: bool = False) -> Callable:
+                   seed: int, *, gather: bool = False, inplace: bool = False, count: bool = True) -> Callable:
         """``(params, opt_state, x, t[, idx]) -> (params, opt_state, loss, n_correct)``.
 
         ``gather``: ``x``/``t`` are the whole data set and ``idx`` the batch's
         indices, gathered inside the step. ``inplace``: update params and state
         in place (only for arrays the caller owns, on backends that allow it).
+        ``count=False``: the last output is the model's output ``y`` instead of the
+        number of right predictions (the epoch then counts them all at once).
         """
         stochastic = any(getattr(layer, "stochastic", False) for layer in self.layers)
         classifies = getattr(loss, "classifies", False)
@@ -237,25 +239,50 @@ class Sequential:
                 t = xp.take(t, idx[0], axis=0)
             key = None
             if stochastic:
-                count = xp.reshape(xp.astype(opt_state["step"], xp.int32), (1,))
-                key = _random.fold_in(_random.key_from_seed(seed, xp=xp), count, xp=xp)
+                count_ = xp.reshape(xp.astype(opt_state["step"], xp.int32), (1,))
+                key = _random.fold_in(_random.key_from_seed(seed, xp=xp), count_, xp=xp)
             value, grads, y = self.value_and_grads(params, x, t, loss=loss,
                                                    regularizer=regularizer, key=key, xp=xp)
-            correct = loss.correct(y, t, xp=xp) if classifies else value * 0.0
+            if not count:
+                out = y
+            else:
+                out = loss.correct(y, t, xp=xp) if classifies else value * 0.0
             params, opt_state = optimizer.update(params, grads, opt_state, inplace=inplace, xp=xp)
-            return params, opt_state, value, correct
+            return params, opt_state, value, out
 
         return step
 
-    def _make_epoch(self, step: Callable, batch_size: int) -> Callable:
+    def _make_epoch(self, loss: Loss, optimizer: Any, regularizer: Regularizer | None, seed: int,
+                    inplace: bool, batch_size: int, stack: bool) -> Callable:
         """``(params, opt_state, X, T, batches) -> (params, opt_state, loss_sum, n_correct)``
         for ``batches`` of shape (steps, batch_size): all full batches of an epoch in one
-        ``Backend.scan`` (one compiled loop on JAX; a Python loop elsewhere)."""
+        ``Backend.scan`` (one compiled loop on JAX; a Python loop elsewhere).
+
+        ``stack``: keep every step's output ``y`` and count the right predictions of
+        the whole epoch in one call after the loop (a few operations per epoch instead
+        of per step); else count them step by step (for outputs too large to keep).
+        """
         be = self.backend
+        classifies = getattr(loss, "classifies", False)
+        stack = stack and classifies
+        step = self._make_step(loss, optimizer, regularizer, seed, gather=True, inplace=inplace, count=not stack)
 
         def epoch(params, opt_state, X, T, batches):
-            xp = array_namespace(X)
+            xp = be.xp
             zero = xp.zeros((), dtype=X.dtype, device=device_of(X))
+
+            if stack:
+                def body(carry, idx):
+                    p, s, total = carry
+                    p, s, value, y = step(p, s, X, T, idx)
+                    return (p, s, total + value), y
+
+                (params, opt_state, total), ys = be.scan(body, (params, opt_state, zero), batches)
+                # all the epoch's outputs against their targets, in one call
+                flat = xp.reshape(batches, (-1,))
+                y_all = xp.reshape(ys, (flat.shape[0], *ys.shape[2:]))
+                correct = loss.correct(y_all, xp.take(T, flat, axis=0), xp=xp)
+                return params, opt_state, total * batch_size, correct
 
             def body(carry, idx):
                 p, s, total, correct = carry
@@ -275,10 +302,8 @@ class Sequential:
                 loss, optimizer, regularizer, seed, inplace = config
                 fn = self.backend.jit(self._make_step(loss, optimizer, regularizer, seed, gather=True,
                                                       inplace=inplace), donate_argnums=(0, 1))
-            elif kind == "epoch":
-                loss, optimizer, regularizer, seed, inplace, batch_size = config
-                step = self._make_step(loss, optimizer, regularizer, seed, gather=True, inplace=inplace)
-                fn = self.backend.jit(self._make_epoch(step, batch_size), donate_argnums=(0, 1))
+            elif kind == "epoch":  # config: loss, optimizer, regularizer, seed, inplace, batch_size, stack
+                fn = self.backend.jit(self._make_epoch(*config), donate_argnums=(0, 1))
             elif kind == "grads":  # (params, x, t, key) -> (value, grads)
                 loss, regularizer, training = config
 

@@ -2,9 +2,9 @@
 
 The work per batch is one call of the pure step ``(params, opt_state, X, T,
 idx) -> (params, opt_state, loss, correct)``, compiled on JAX, with the batch
-gathered inside it from data moved to the device once per ``fit``. Losses and
-correct counts are summed on the device and read once per epoch, so no batch
-waits for the host.
+gathered inside it from data moved to the device once per ``fit``. Losses are
+summed on the device and read once per epoch, so no batch waits for the host;
+right predictions are counted once per epoch from the outputs of all its steps.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from .losses import Loss, Regularizer
 from .losses import _one_hot as one_hot
 
 __all__ = ["History", "fit"]
+
+
+#: Up to how many output elements per epoch (samples x outputs) fit keeps the outputs of
+#: an epoch's steps to count right predictions once (64 MB of float32), not per step.
+_STACK_LIMIT = 1 << 24
 
 
 class History:
@@ -166,7 +171,10 @@ def fit(
     # that fit owns: the caller's arrays (the model's params before fit) stay intact.
     inplace = be.inplace
     step = model._compiled_fn("step", loss, optimizer, regularizer, seed, inplace)
-    epoch_fn = model._compiled_fn("epoch", loss, optimizer, regularizer, seed, inplace, batch_size)
+    # count an epoch's right predictions after its loop from all its outputs, if they fit
+    out = model.output_shape
+    stack = out is not None and n * math.prod(out) <= _STACK_LIMIT
+    epoch_fn = model._compiled_fn("epoch", loss, optimizer, regularizer, seed, inplace, batch_size, stack)
     params = _copy(be.xp, model.params) if (inplace or be.donates) else model.params
     rng = be.host_rng(seed)
     full, rest = divmod(n, batch_size)

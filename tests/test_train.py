@@ -261,3 +261,20 @@ def test_multilabel_accuracy_is_the_share_of_right_decisions(be):
     y = to_numpy(model.predict(x))
     got = model.evaluate(x, t, loss=losses.BinaryCrossEntropy())["accuracy"]
     assert got == pytest.approx(((y > 0) == (t > 0.5)).mean(), abs=1e-12)
+
+
+def test_accuracy_counted_per_epoch_equals_counted_per_step(be, monkeypatch):
+    """fit counts an epoch's right predictions once from all its outputs, or step by step
+    when the outputs would be too large to keep: the same history either way."""
+    import anynet.train as train
+
+    x, t = blobs(70)  # 8 full batches of 8 and a partial one
+    hists = []
+    for limit in (train._STACK_LIMIT, 0):
+        monkeypatch.setattr(train, "_STACK_LIMIT", limit)
+        model = mlp(seed=3, dtype="float64", backend=be)
+        hists.append(model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1),
+                               epochs=3, batch_size=8, seed=1, verbose=0).history)
+    assert hists[0]["accuracy"] == hists[1]["accuracy"]
+    np.testing.assert_allclose(hists[0]["loss"], hists[1]["loss"], rtol=1e-12)
+    assert 0.0 < hists[0]["accuracy"][-1] <= 1.0
