@@ -166,7 +166,7 @@ def numpy_matmuls(w: Workload, params, x, t) -> tuple[Callable, None]:
     return run, None
 
 
-def anynet_impl(backend: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
+def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Callable]:
     """anynet exactly as fit runs it (see anynet.train.fit)."""
     from . import Sequential, layers, losses, optim
     from .train import _copy, training_data
@@ -418,12 +418,14 @@ def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] 
 # --------------------------------------------------------------------- driver
 def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
     impls: list[tuple[str, Callable]] = [("numpy-ref", numpy_ref), ("numpy-matmuls", numpy_matmuls)]
-    for name in backends:
+    for spec in backends:  # "name" (its default device) or "name:device", e.g. "torch:cuda"
+        name, _, device = spec.partition(":")
         try:
-            get_backend(name)
+            be = get_backend(name, device or None)
         except Exception:  # not installed, no device: `anynet info` says why
             continue
-        impls.append((f"anynet-{name}", lambda w, p, x, t, name=name: anynet_impl(name, w, p, x, t)))
+        label = f"anynet-{name}" + (":gpu" if _on_gpu(be.device) else "")
+        impls.append((label, lambda w, p, x, t, be=be: anynet_impl(be, w, p, x, t)))
     try:
         import torch
 
@@ -433,12 +435,26 @@ def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
     except ImportError:
         pass
     try:
-        import jax  # noqa: F401
+        import jax
 
-        impls.append(("jax-jit", jax_impl))
+        impls.append(("jax-jit" + (":gpu" if _on_gpu(jax.devices()[0]) else ""), jax_impl))
     except ImportError:
         pass
     return impls
+
+
+def _on_gpu(device: Any) -> bool:
+    text = f"{device} {getattr(device, 'platform', '')}".lower()
+    return "cuda" in text or "gpu" in text or type(device).__module__.startswith("cupy")
+
+
+def _against_torch_cuda(rows: list[Result]) -> str:
+    """Every GPU row's median over torch-cuda's, measured in the same rounds ('' without it)."""
+    ref = next((r.median for r in rows if r.impl == "torch-cuda" and r.times), None)
+    if ref is None:
+        return ""
+    gpu = [r for r in rows if r.times and (r.impl.endswith(":gpu") or r.impl == "torch-cuda")]
+    return "against torch-cuda (same rounds): " + ", ".join(f"{r.impl} {r.median / ref:.2f}x" for r in gpu)
 
 
 def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] | None = None, *,
@@ -477,7 +493,9 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] 
         rows = list(rows.values())
         results += rows
         print(_table(w, rows, w_peak), file=out)
-        print(f"% peak: of the float32 matmul rate ({PEAK_N}^3, NumPy BLAS) measured in the same rounds: "
+        if _against_torch_cuda(rows):
+            print(_against_torch_cuda(rows), file=out)
+        print(f"% peak (CPU rows): of the float32 matmul rate ({PEAK_N}^3, NumPy BLAS) in the same rounds: "
               f"median {w_peak:.1f} GFLOP/s (range {min(rates):.1f}-{max(rates):.1f})", file=out)
     if sklearn:
         r = sklearn_epoch()
@@ -539,8 +557,10 @@ def _table(w: Workload, rows: list[Result], peak: float) -> str:
         spread = f"{min(r.times) * 1e6:.0f}-{max(r.times) * 1e6:.0f} us"
         gf = w.flops / med / 1e9
         check = "ref" if r.check is None else "-" if math.isnan(r.check) else f"{r.check:.1e}"
+        # the peak is the CPU's: a GPU row's share of it would mean nothing
+        pct = "-" if (r.impl.endswith(":gpu") or r.impl == "torch-cuda") else f"{100 * gf / peak:.0f}%"
         lines.append(f"{r.impl:<18}{med * 1e6:>9.0f} us{spread:>18}{w.batch / med:>12.0f}{gf:>9.1f}"
-                     f"{100 * gf / peak:>7.0f}%{med / ref:>12.2f}x{check:>10}")
+                     f"{pct:>8}{med / ref:>12.2f}x{check:>10}")
     lines.append("check: max relative difference of the weights from numpy-ref after the same 5 steps; "
                  "numpy-matmuls: the step's matrix products alone (a ceiling, it does not train)")
     return "\n".join(lines)
@@ -550,9 +570,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="anynet bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default="digits,mnist",
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (wide is meant for GPUs)")
-    p.add_argument("--backends", default="numpy,jax,torch,cupy", help="anynet backends to time")
+    p.add_argument("--backends", default="numpy,jax,torch,cupy",
+                   help="anynet backends to time, each NAME or NAME:DEVICE (e.g. torch:cuda)")
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
+    p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
     args = p.parse_args(argv)
     wl = [s for s in args.workloads.split(",") if s]
     bad = [s for s in wl if s not in WORKLOADS]
@@ -562,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         kw = {"repeats": 2, "steps": {"digits": 40, "mnist": 4, "wide": 2}, "memory": False, "sklearn": False}
     else:
-        kw = {"repeats": args.repeats}
+        kw = {"repeats": args.repeats, "memory": not args.no_memory, "sklearn": not args.no_sklearn}
     run(wl, [b for b in args.backends.split(",") if b], **kw)
     return 0
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The anynet GPU check: the whole test suite on CuPy and on JAX-on-GPU, then the
-# parity tables with the GPU backends, and one summary to paste into backends/README.md.
+# The anynet GPU check: the whole test suite on CuPy and on JAX-on-GPU, the parity
+# tables with the GPU backends, the GPU benchmark (W2 and W3 on cupy and JAX-on-GPU
+# against PyTorch CUDA eager, in the same rounds), and one summary to paste into
+# backends/README.md and BENCHMARKS.md.
 #
 # For a machine with an NVIDIA GPU and no network, where numpy, cupy, jax with CUDA,
 # torch and pytest are installed, and array-api-compat (plus array-api-strict and
 # hypothesis, if wanted) come as wheel files in a folder:
 #
-#   backends/gpu-check.sh [--dry-run] [WHEEL_DIR]
+#   backends/gpu-check.sh [--dry-run] [--steps tests,parity,bench] [WHEEL_DIR]
+#
+# --steps: which parts to run, in that order (default all three; on a short GPU lease
+# run "bench" or "parity,bench" first, the tests take longest).
 #
 # WHEEL_DIR: the folder of carried wheels (default: $ANYNET_WHEELS, else .whl). They are
 # installed offline with `pip install --no-index --no-deps --target` into a scratch folder
@@ -30,11 +35,19 @@ usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0";
 
 DRY_RUN=0
 WHEELS="${ANYNET_WHEELS:-.whl}"
+WANT="tests,parity,bench"
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
+        --steps)
+            shift
+            WANT="${1:-}"
+            for s in ${WANT//,/ }; do
+                case "$s" in tests|parity|bench) ;; *) echo "gpu-check: unknown step '$s' (expected tests, parity, bench)" >&2; exit 2 ;; esac
+            done
+            ;;
         -h|--help) usage; exit 0 ;;
-        -*) echo "gpu-check: unknown option $1 (expected --dry-run, --help, or a wheel folder)" >&2; exit 2 ;;
+        -*) echo "gpu-check: unknown option $1 (expected --dry-run, --steps, --help, or a wheel folder)" >&2; exit 2 ;;
         *) WHEELS="$1" ;;
     esac
     shift
@@ -176,8 +189,11 @@ if ! echo "$PROBED" | grep -q '^version pytest [0-9]' && [ "$DRY_RUN" = 0 ]; the
 fi
 status_of() { echo "$PROBED" | sed -n "s/^$1: //p" | head -n 1; }
 
+wants() { case ",$WANT," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
 # ---------------------------------------------------------------- the test suite on the GPU
 for backend in cupy jax; do
+    wants tests || break
     st="$(status_of "$backend")"
     if [ "${st#ok}" = "$st" ]; then
         record "tests --backend $backend" FAIL "not run, $backend is not usable on the GPU: ${st#cannot run: }"
@@ -203,7 +219,9 @@ for optional in torch array_api_strict; do
     [ "${st#ok}" != "$st" ] && PARITY_BACKENDS="$PARITY_BACKENDS,$optional"
 done
 PARITY_LOG="$WORK/parity.log"
-if run "$PARITY_LOG" "$PYTHON" -m anynet.parity --backends "$PARITY_BACKENDS"; then
+if ! wants parity; then
+    :
+elif run "$PARITY_LOG" "$PYTHON" -m anynet.parity --backends "$PARITY_BACKENDS"; then
     if [ "$DRY_RUN" = 1 ]; then
         record "parity ($PARITY_BACKENDS)" "NOT RUN" "dry run"
     else
@@ -211,6 +229,25 @@ if run "$PARITY_LOG" "$PYTHON" -m anynet.parity --backends "$PARITY_BACKENDS"; t
     fi
 else
     record "parity ($PARITY_BACKENDS)" FAIL "$(tail -n 1 "$PARITY_LOG")"
+fi
+
+# ---------------------------------------------------------------- the GPU benchmark
+# W2 (mnist) and W3 (wide) on cupy, JAX-on-GPU and torch CUDA eager (plus the CPU rows the
+# ratios are taken against), in the same rounds; float32 with TF32 off, as above.
+BENCH_LOG="$WORK/bench.log"
+if ! wants bench; then
+    :
+elif run "$BENCH_LOG" "$PYTHON" -m anynet.bench --workloads mnist,wide --backends numpy,cupy,jax,torch:cuda \
+        --repeats 5 --no-sklearn --no-memory; then
+    if [ "$DRY_RUN" = 1 ]; then
+        record "bench (mnist, wide; cupy, jax, torch:cuda)" "NOT RUN" "dry run"
+    elif grep -q "^anynet-cupy:gpu" "$BENCH_LOG" && grep -q "^torch-cuda" "$BENCH_LOG"; then
+        record "bench (mnist, wide; cupy, jax, torch:cuda)" PASS "$(grep -m1 '^against torch-cuda' "$BENCH_LOG")"
+    else
+        record "bench (mnist, wide; cupy, jax, torch:cuda)" FAIL "no cupy or torch-cuda row (log: $BENCH_LOG)"
+    fi
+else
+    record "bench (mnist, wide; cupy, jax, torch:cuda)" FAIL "$(tail -n 1 "$BENCH_LOG") (log: $BENCH_LOG)"
 fi
 
 # ---------------------------------------------------------------- summary
@@ -232,6 +269,10 @@ fi
 if [ -s "$PARITY_LOG" ]; then
     echo
     cat "$PARITY_LOG"
+fi
+if [ -s "$BENCH_LOG" ]; then
+    echo
+    cat "$BENCH_LOG"
 fi
 echo
 if [ "$FAILED" = 0 ]; then

@@ -130,7 +130,22 @@ def test_bench_runs_and_every_implementation_computes_the_same(be):
     rows = [line.split() for line in out.stdout.splitlines()
             if line.startswith(("numpy-ref", "anynet-", "torch-", "jax-jit"))]
     names = [r[0] for r in rows]
-    assert names[0] == "numpy-ref" and f"anynet-{be.name}" in names, out.stdout
+    assert names[0] == "numpy-ref" and f"anynet-{be.name}" in [n.split(":")[0] for n in names], out.stdout
     for r in rows[1:]:
         assert "failed" not in r, out.stdout
         assert float(r[-1]) < 1e-5, r  # weights after 5 steps, relative to the NumPy reference
+
+
+def test_bench_labels_gpu_rows_and_compares_them_with_torch_cuda():
+    """GPU rows get a ':gpu' label, no share of the CPU's peak, and a ratio to torch-cuda."""
+    from anynet.bench import WORKLOADS, Result, _against_torch_cuda, _on_gpu, _table
+
+    assert not _on_gpu("cpu") and not _on_gpu("TFRT_CPU_0") and _on_gpu("cuda:0") and _on_gpu("gpu:0")
+    rows = [Result("numpy-ref", "wide", times=[4.0]), Result("anynet-cupy:gpu", "wide", times=[0.5], check=1e-7),
+            Result("torch-cuda", "wide", times=[0.4], check=1e-7)]
+    assert _against_torch_cuda(rows) == "against torch-cuda (same rounds): anynet-cupy:gpu 1.25x, torch-cuda 1.00x"
+    assert _against_torch_cuda(rows[:2]) == ""
+    table = _table(WORKLOADS["wide"], rows, peak=100.0).splitlines()
+    gpu_row = next(line.split() for line in table if line.startswith("anynet-cupy:gpu"))
+    cpu_row = next(line.split() for line in table if line.startswith("numpy-ref"))
+    assert gpu_row[-3] == "-" and cpu_row[-3].endswith("%")
