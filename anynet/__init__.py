@@ -6,7 +6,7 @@ Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-st
 ...                        an.layers.Linear(32, 10)], seed=0)
 """
 
-from . import callbacks, datasets, io, layers, losses, optim, plot
+from . import callbacks, datasets, io, layers, losses, optim, plot, random
 from ._backend import BACKENDS, Backend, BackendError, available_backends, backend, use, using
 from .gradcheck import gradcheck
 from .io import load, save
@@ -33,6 +33,7 @@ __all__ = [
     "losses",
     "optim",
     "plot",
+    "random",
     "save",
     "use",
     "using",

@@ -218,3 +218,20 @@ def test_same_seed_same_initial_weights_on_every_backend(be):
     for pa, pb in zip(a.params, b.params):
         for k in pa:
             assert_close(pb[k], pa[k], be, dtype="float32", rtol=0)
+
+
+def test_public_random_key_drives_dropout_on_every_backend(be):
+    """an.random.key makes the key a hand-called Dropout needs: the same mask on every backend."""
+    k = an.random.key(3, backend=be)
+    assert tuple(k.shape) == (1,)
+    np.testing.assert_array_equal(to_numpy(k), to_numpy(_key(be)))  # what fit's keys are made of
+    x = be.asarray(np.ones((3, 40)), dtype="float32")
+    y, _ = L.Dropout(0.25).forward({}, x, training=True, key=an.random.fold_in(k, 2))
+    y_np, _ = L.Dropout(0.25).forward({}, np.ones((3, 40), np.float32), training=True,
+                                      key=an.random.fold_in(an.random.key(3, backend="numpy"), 2))
+    np.testing.assert_array_equal(to_numpy(y), y_np)
+    assert 0 < int((y_np == 0).sum()) < y_np.size
+    with pytest.raises(ValueError, match=r"Dropout: forward\(training=True\) needs a key, e\.g\. key=anynet\.random\.key"):
+        L.Dropout(0.5).forward({}, x, training=True)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        an.random.key(1.5)

@@ -22,9 +22,8 @@ class Dropout(Layer):
     Examples
     --------
     >>> import numpy as np, anynet as an
-    >>> from anynet import _random
     >>> drop, x = an.layers.Dropout(p=0.5), np.ones((4, 250))
-    >>> y, mask = drop.forward({}, x, training=True, key=_random.key_from_seed(0, xp=np))
+    >>> y, mask = drop.forward({}, x, training=True, key=an.random.key(0, backend="numpy"))
     >>> sorted(set(y.ravel().tolist())), round(float((y == 0).mean()), 1)  # kept units scaled by 2
     ([0.0, 2.0], 0.5)
     >>> dx, _ = drop.backward({}, mask, np.ones_like(x))  # the gradient flows where y does
@@ -47,7 +46,8 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             return x, None
         if key is None:
-            raise ValueError("Dropout: forward(training=True) needs a key (see anynet._random.key_from_seed)")
+            raise ValueError("Dropout: forward(training=True) needs a key, e.g. key=anynet.random.key(0) "
+                             "(fit and train_step make their own)")
         xp = ns(xp, x)
         keep = _random.uniform(key, tuple(x.shape), x.dtype, xp=xp) >= self.p
         return xp.where(keep, x * (1.0 / (1.0 - self.p)), 0.0), keep
