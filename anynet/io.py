@@ -19,7 +19,9 @@ from a stranger runs no code, whatever it contains. Its entries:
 Writing is atomic: the file is written to a temporary file in the same
 directory, flushed to disk (``fsync``), then renamed over ``path`` (and the
 directory entry synced), so a crash or a kill in the middle of a save leaves
-the previous checkpoint as it was. Arrays come off any backend through the
+the previous checkpoint as it was. The killed writer's hidden temporary file
+(``.<name>.<host>.<pid>.<random>.tmp``) is removed by the next successful save
+of the same path from that host, once that process is gone. Arrays come off any backend through the
 host; :func:`load` builds the model on whichever backend you ask for, so a
 model trained with JAX or CuPy loads on a laptop with NumPy alone.
 
@@ -48,7 +50,9 @@ import io as _io
 import json
 import math
 import os
+import re
 import secrets
+import socket
 import stat
 import struct
 import zipfile
@@ -367,12 +371,16 @@ def _write_npy(zf: zipfile.ZipFile, name: str, a: np.ndarray) -> None:
 
 def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """Write through ``write(file)`` to a temporary file next to ``path``, fsync it, and
-    rename it over ``path``; on any error remove the temporary file and re-raise."""
+    rename it over ``path``; on any error remove the temporary file and re-raise.
+
+    The temporary file's name holds this host and process id, so that a later save can
+    tell a write killed midway (its process is gone) from one still running."""
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    host = _host()
     while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{base}.{host}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666)  # 0o666 minus the umask, as for any new file
             break
@@ -391,6 +399,42 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+    _remove_abandoned(directory, base, host)
+
+
+def _host() -> str:
+    """This machine's name as it goes into temporary file names (no dots or separators)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def _remove_abandoned(directory: str, base: str, host: str) -> None:
+    """Remove temporary files of ``base`` left by writers on this host that no longer run
+    (a save killed midway). Files of other hosts (a shared file system) and of running
+    processes stay; so does anything that does not match the name exactly."""
+    pattern = re.compile(rf"\.{re.escape(base)}\.{re.escape(host)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _running(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (when in doubt: yes)."""
+    if os.name != "posix":  # Windows' os.kill(pid, 0) would send a Ctrl-C, not ask
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists but belongs to another user, or cannot be asked
+    return True
 
 
 def _fsync_directory(directory: str) -> None:

@@ -369,6 +369,29 @@ def test_sigkill_in_the_middle_of_a_save_keeps_the_previous_checkpoint(pause, be
             io.load(unfinished)
     else:  # written but never renamed into place
         assert check_complete(unfinished, 11) == 11
+    io.save(an.Sequential([L.Linear(3, 2)], seed=0), path)  # the next save clears the dead writer's file
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="telling a dead writer from a live one needs POSIX")
+def test_save_removes_only_temporary_files_of_dead_writers_on_this_host(be, tmp_path):
+    from anynet.io import _host
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead, live = int(done.stdout), os.getppid()  # a process that has ended; one that runs
+    names = {
+        f".m.npz.{_host()}.{dead}.0123456789ab.tmp": False,  # this host, writer gone: removed
+        f".m.npz.{_host()}.{live}.0123456789ab.tmp": True,  # writer still running
+        f".m.npz.elsewhere.{dead}.0123456789ab.tmp": True,  # another host (shared file system)
+        f".other.npz.{_host()}.{dead}.0123456789ab.tmp": True,  # another file's
+        ".m.npz.0123456789ab.tmp": True,  # not a name anynet writes now
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    io.save(an.Sequential([L.Linear(3, 2)], seed=0), tmp_path / "m.npz")
+    left = set(os.listdir(tmp_path))
+    assert left == {"m.npz"} | {n for n, stays in names.items() if stays}
 
 
 def test_a_failing_save_leaves_the_old_file_and_no_temporary_file(be, tmp_path, monkeypatch):
