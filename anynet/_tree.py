@@ -5,6 +5,7 @@ Plain lists and dicts are JAX pytrees, so the same structure crosses ``jax.jit``
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 Params = list[dict[str, Any]]
@@ -33,24 +34,21 @@ class Flat(list):
 def pack(xp: Any, tree: Params, order: Params | None = None) -> Flat:
     """Copies of the arrays of ``tree`` (keys in the order of ``order``, default
     ``tree``) in one new 1-D buffer; returns the structure of views into it."""
-    if isinstance(tree, Flat) and order is None:  # a copy of a packed structure: one copy
+    copy_of_packed = isinstance(tree, Flat) and order is None
+    order = tree if order is None else order
+    if copy_of_packed:  # its buffer holds every array already: one copy
         buf = xp.asarray(tree.flat, copy=True)
     else:
-        order = tree if order is None else order
         leaves = [tree[i][k] for i, d in enumerate(order) for k in d]
         buf = xp.concat([xp.reshape(v, (-1,)) for v in leaves]) if leaves else None
-    order = tree if order is None else order
     out = Flat()
     start = 0
     for i, d in enumerate(order):
         layer = {}
         for k in d:
             shape = tuple(tree[i][k].shape)
-            size = 1
-            for s in shape:
-                size *= s
-            layer[k] = xp.reshape(buf[start:start + size], shape)
-            start += size
+            layer[k] = xp.reshape(buf[start:start + math.prod(shape)], shape)
+            start += math.prod(shape)
         out.append(layer)
     out.flat = buf
     return out

@@ -432,8 +432,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError, OverflowError):
-        return True  # exists but belongs to another user, or cannot be asked
+    except (OSError, OverflowError):
+        return True  # exists but belongs to another user (PermissionError), or cannot be asked
     return True
 
 

@@ -15,6 +15,7 @@ the loss and ``lambda * dR/dW`` to the gradients; pass one as
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -50,13 +51,8 @@ def _count(xp: Any, hits: Array, dtype: Any) -> Array:
     """Right decisions in a batch, per sample: with several decisions per sample (multi-label
     BCE, targets (N, K)) each counts 1/K, so that accuracy = count / N is their mean."""
     count = xp.sum(xp.astype(hits, dtype))
-    if hits.ndim > 1 and hits.shape[0]:
-        per_sample = 1
-        for s in hits.shape[1:]:
-            per_sample *= s
-        if per_sample != 1:
-            count = count / per_sample
-    return count
+    per_sample = math.prod(hits.shape[1:])
+    return count / per_sample if per_sample > 1 else count
 
 
 class Loss:

@@ -239,14 +239,16 @@ class Sequential:
                 t = xp.take(t, idx[0], axis=0)
             key = None
             if stochastic:
-                count_ = xp.reshape(xp.astype(opt_state["step"], xp.int32), (1,))
-                key = _random.fold_in(_random.key_from_seed(seed, xp=xp), count_, xp=xp)
+                n_update = xp.reshape(xp.astype(opt_state["step"], xp.int32), (1,))
+                key = _random.fold_in(_random.key_from_seed(seed, xp=xp), n_update, xp=xp)
             value, grads, y = self.value_and_grads(params, x, t, loss=loss,
                                                    regularizer=regularizer, key=key, xp=xp)
             if not count:
                 out = y
+            elif classifies:
+                out = loss.correct(y, t, xp=xp)
             else:
-                out = loss.correct(y, t, xp=xp) if classifies else value * 0.0
+                out = value * 0.0
             params, opt_state = optimizer.update(params, grads, opt_state, inplace=inplace, xp=xp)
             return params, opt_state, value, out
 

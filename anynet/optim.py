@@ -238,7 +238,7 @@ class Optimizer:
         t = step + 1.0  # this update's number, from 1
         if inplace:  # the arrays are updated where they are: the structure stays as it is
             flat = getattr(params, "flat", None) if self._elementwise else None
-            bufs = tuple(getattr(state[s], "flat", None) for s in slots)
+            bufs = tuple(getattr(state[s], "flat", None) for s in slots) if flat is not None else ()
             if flat is not None and all(b is not None for b in bufs):
                 # params and buffers are views into one buffer each (see _tree.pack):
                 # one elementwise update of everything at once

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import array_namespace
+
 from . import _random
 from ._backend import get_backend
 
@@ -51,8 +53,6 @@ def fold_in(key: Any, data: int) -> Any:
     >>> bool(np.array_equal(a, b)), bool(np.array_equal(a, an.random.fold_in(k, 1)))
     (False, True)
     """
-    from array_api_compat import array_namespace
-
     if isinstance(data, bool) or not isinstance(data, int):
         raise TypeError(f"anynet.random.fold_in: data must be an int, got {data!r}")
     return _random.fold_in(key, data, xp=array_namespace(key))
