@@ -55,4 +55,12 @@ def fold_in(key: Any, data: int) -> Any:
     """
     if isinstance(data, bool) or not isinstance(data, int):
         raise TypeError(f"anynet.random.fold_in: data must be an int, got {data!r}")
-    return _random.fold_in(key, data, xp=array_namespace(key))
+    try:
+        xp = array_namespace(key)
+    except TypeError:
+        xp = None
+    if xp is None or tuple(key.shape) != (1,) or key.dtype != xp.int32:
+        raise TypeError("anynet.random.fold_in: key must be a key from anynet.random.key (an int32 array "
+                        f"of shape (1,)), got {type(key).__name__} "
+                        f"{getattr(key, 'shape', '')} {getattr(key, 'dtype', '')}".rstrip())
+    return _random.fold_in(key, data, xp=xp)

@@ -235,3 +235,9 @@ def test_public_random_key_drives_dropout_on_every_backend(be):
         L.Dropout(0.5).forward({}, x, training=True)
     with pytest.raises(TypeError, match="seed must be an int"):
         an.random.key(1.5)
+    with pytest.raises(TypeError, match=r"anynet\.random\.fold_in: data must be an int"):
+        an.random.fold_in(k, "step")
+    with pytest.raises(TypeError, match=r"anynet.random.fold_in: key must be a key from anynet.random.key .*list"):
+        an.random.fold_in([1], 2)
+    with pytest.raises(TypeError, match=r"key must be a key .*float32"):
+        an.random.fold_in(x, 2)
