@@ -6,14 +6,13 @@ Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-st
 ...                        an.layers.Linear(32, 10)], seed=0)
 """
 
-from . import callbacks, datasets, io, layers, losses, optim, plot, random
-from ._backend import BACKENDS, Backend, BackendError, available_backends, backend, use, using
+from . import backends, callbacks, datasets, engine, io, layers, losses, optim, plot, random, train
+from ._version import __version__
+from .backends import BACKENDS, Backend, BackendError, available_backends, backend, use, using
 from .gradcheck import gradcheck
 from .io import load, save
 from .model import Sequential
 from .train import History
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
@@ -24,8 +23,10 @@ __all__ = [
     "__version__",
     "available_backends",
     "backend",
+    "backends",
     "callbacks",
     "datasets",
+    "engine",
     "gradcheck",
     "io",
     "layers",
@@ -35,6 +36,7 @@ __all__ = [
     "plot",
     "random",
     "save",
+    "train",
     "use",
     "using",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 from array_api_compat import device as device_of
 from array_api_compat import is_array_api_obj, is_numpy_array
 
-from ._backend import Backend, namespace_name, to_numpy
+from .backends import Backend, namespace_name, to_numpy
 
 Array = Any
 
@@ -99,15 +99,11 @@ def to_backend(be: Backend, a: Any, *, name: str, dtype: Any = None, where: str 
     """``a`` (a NumPy array, a list, or an array of ``be``) on ``be``, cast to ``dtype``."""
     check_source(be, a, name=name, where=where)
     ctx = f"{where}: " if where else ""
-    if be.owns(a) and be.name != "numpy_readonly":
-        xp = be.xp
-        if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+    if be.owns(a):
+        if not be.xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{ctx}{name} must hold real numbers (int, float or bool), got dtype {a.dtype}")
         check_device(be, a, name=name, where=where)
-        if dtype is None:
-            return a
-        dt = be.dtype(dtype)
-        return a if a.dtype == dt else xp.astype(a, dt)
+        return be.asarray(a, dtype=dtype)  # no copy when it is already there, in that dtype
     host = host_array(a, name=name, where=where)
     return be.asarray(host, dtype=dtype)
 

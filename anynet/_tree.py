@@ -1,54 +1,50 @@
-"""Helpers over anynet's parameter structure: a list with one ``dict[str, array]`` per layer.
+"""The parameter tree: a list with one ``dict[str, array]`` per layer, and the one
+``tree_map`` that walks it (and the optimizer state, and the layer state).
 
-Plain lists and dicts are JAX pytrees, so the same structure crosses ``jax.jit``.
+Plain lists, tuples and dicts are JAX pytrees, so the same structures cross
+``jax.jit`` unchanged.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
+
+__all__ = ["Params", "first_leaf", "leaves", "tree_map"]
 
 Params = list[dict[str, Any]]
 
 
-def first_leaf(tree: Params) -> Any:
-    """The first array of a parameter list (``None`` if it holds none)."""
-    for d in tree:
-        for v in d.values():
-            return v
-    return None
+def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """``f`` applied to every array (leaf) of ``tree`` and the matching leaves of ``rest``,
+    in a structure like ``tree``'s (lists, tuples and dicts are walked; ``None`` stays).
 
-
-class Flat(list):
-    """A parameter structure whose arrays are views into one 1-D buffer, ``.flat``.
-
-    ``fit`` packs its own copies of the parameters (and the optimizer's buffers)
-    this way on backends whose slices and reshapes are views (NumPy, CuPy,
-    torch): an elementwise optimizer then updates every parameter with a few
-    operations on the whole buffer instead of a few per array.
+    >>> from anynet._tree import tree_map
+    >>> tree_map(lambda a, b: a + b, [{"W": 1, "b": 2}, {}], [{"W": 10, "b": 20}, {}])
+    [{'W': 11, 'b': 22}, {}]
     """
+    if isinstance(tree, dict):
+        return {k: tree_map(f, v, *(r[k] for r in rest)) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(f, v, *(r[i] for r in rest)) for i, v in enumerate(tree))
+    if tree is None:
+        return None
+    return f(tree, *rest)
 
-    flat: Any
 
+def leaves(tree: Any) -> list[Any]:
+    """The arrays of ``tree`` in ``tree_map``'s order.
 
-def pack(xp: Any, tree: Params, order: Params | None = None) -> Flat:
-    """Copies of the arrays of ``tree`` (keys in the order of ``order``, default
-    ``tree``) in one new 1-D buffer; returns the structure of views into it."""
-    copy_of_packed = isinstance(tree, Flat) and order is None
-    order = tree if order is None else order
-    if copy_of_packed:  # its buffer holds every array already: one copy
-        buf = xp.asarray(tree.flat, copy=True)
-    else:
-        leaves = [tree[i][k] for i, d in enumerate(order) for k in d]
-        buf = xp.concat([xp.reshape(v, (-1,)) for v in leaves]) if leaves else None
-    out = Flat()
-    start = 0
-    for i, d in enumerate(order):
-        layer = {}
-        for k in d:
-            shape = tuple(tree[i][k].shape)
-            layer[k] = xp.reshape(buf[start:start + math.prod(shape)], shape)
-            start += math.prod(shape)
-        out.append(layer)
-    out.flat = buf
+    >>> from anynet._tree import leaves
+    >>> leaves([{"W": 1, "b": 2}, {}, {"W": 3}])
+    [1, 2, 3]
+    """
+    out: list[Any] = []
+    tree_map(out.append, tree)
     return out
+
+
+def first_leaf(tree: Any) -> Any:
+    """The first array of ``tree`` (``None`` if it holds none)."""
+    found = leaves(tree)
+    return found[0] if found else None

@@ -41,7 +41,8 @@ from typing import Any
 # host-side data, reference implementation and measurements
 import numpy as np
 
-from ._backend import get_backend, to_numpy
+from .backends import get_backend, to_numpy
+from .gradcheck import relative_error
 
 __all__ = ["WORKLOADS", "Workload", "main", "run"]
 
@@ -167,29 +168,26 @@ def numpy_matmuls(w: Workload, params, x, t) -> tuple[Callable, None]:
 
 
 def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Callable]:
-    """anynet exactly as fit runs it (see anynet.train.fit)."""
+    """anynet exactly as fit runs it (see anynet.train.fit): the engine's compiled epoch."""
     from . import Sequential, layers, losses, optim
-    from .train import _copy, training_data
+    from .engine import TrainConfig
+    from .train import training_data
 
     be = get_backend(backend)
-    stack: list[Any] = []
-    for a, b in zip(w.sizes[:-1], w.sizes[1:]):
-        stack += [layers.Linear(a, b), layers.ReLU()]
-    model = Sequential(stack[:-1], seed=0, backend=be)
+    model = Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend=be)
     host = iter(params)
     model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32") for a in next(host))))
                     if isinstance(layer, layers.Linear) else {} for layer in model.layers]
     loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
-    epoch = model._compiled_fn("epoch", loss, opt, None, 0, be.inplace, w.batch, True)
+    epoch = model.engine.compiled("epoch", TrainConfig(loss, opt), True)
     X, T = training_data(model, x, t, loss, where="bench")
-    state = {"params": _copy(be.xp, model.params), "opt": None}
-    state["opt"] = opt.init(state["params"])
+    state = {"params": model.params, "opt": opt.init(model.params)}
 
     def run(order: np.ndarray) -> float:
         batches = be.asarray(order, dtype=be.default_int())
-        p, s, total, _ = epoch(state["params"], state["opt"], X, T, batches)
+        p, _, s, stats = epoch(state["params"], model.state, state["opt"], X, T, batches)
         state["params"], state["opt"] = p, s
-        return float(total) / order.size  # reads the device once: waits for the work
+        return float(stats[0]) / order.size  # reads the device once: waits for the work
 
     def get():
         ps = state["params"]
@@ -283,10 +281,6 @@ def _sgemm() -> Callable:
     return lambda order: np.matmul(a, a, out=out)
 
 
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
-
-
 def prepare(make: Callable, w: Workload, params, x, t, order, *, check_steps: int,
             ref_after: list | None) -> tuple[Callable, float | None, list]:
     """Check that an implementation computes what the reference does, then warm it up.
@@ -302,7 +296,7 @@ def prepare(make: Callable, w: Workload, params, x, t, order, *, check_steps: in
     after = get()
     check = None
     if ref_after is not None:
-        check = max(max(_rel(a, b), _rel(c, d)) for (a, c), (b, d) in zip(after, ref_after))
+        check = max(max(relative_error(a, b, reference=True), relative_error(c, d, reference=True)) for (a, c), (b, d) in zip(after, ref_after))
     run, _ = make(w, params, x, t)
     run(order)  # warm-up: compiles, allocator caches
     return run, check, after
@@ -335,8 +329,7 @@ def memory_growth(backend: str = "numpy", epochs: int = 20) -> tuple[float, floa
 
     w = WORKLOADS["mnist"]
     x, t, _ = _data(w, 20)
-    model = Sequential([layers.Linear(784, 512), layers.ReLU(), layers.Linear(512, 256), layers.ReLU(),
-                        layers.Linear(256, 10)], seed=0, backend=backend)
+    model = Sequential(layers.mlp(784, (512, 256), 10), seed=0, backend=backend)
     seen: list[float] = []
     model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=optim.SGD(lr=LR), epochs=epochs,
               batch_size=w.batch, verbose=0, callbacks=[lambda e, logs: seen.append(peak_rss_mb())])
@@ -355,8 +348,8 @@ SKLEARN_SOLVERS = {
 def _anynet_optimizer(kind: str) -> Any:
     from . import optim
 
-    return {"momentum": lambda: optim.SGD(lr=0.05, momentum=0.9), "plain": lambda: optim.SGD(lr=0.05),
-            "adam": lambda: optim.Adam(lr=1e-3)}[kind]()
+    return {"momentum": lambda: optim.get("sgd", lr=0.05, momentum=0.9), "plain": lambda: optim.get("sgd", lr=0.05),
+            "adam": lambda: optim.get("adam", lr=1e-3)}[kind]()
 
 
 def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] | None:
@@ -390,8 +383,7 @@ def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] 
             clf.fit(d.x_train, d.t_train)
 
     def ours(kind: str, seed: int) -> None:
-        model = Sequential([layers.Linear(64, 128), layers.ReLU(), layers.Linear(128, 64), layers.ReLU(),
-                            layers.Linear(64, 10)], seed=seed, backend="numpy")
+        model = Sequential(layers.mlp(64, (128, 64), 10), seed=seed, backend="numpy")
         model.fit(d.x_train, d.t_train, loss=losses.SoftmaxCrossEntropy(), optimizer=_anynet_optimizer(kind),
                   epochs=epochs, batch_size=32, verbose=0, seed=seed)
 
@@ -527,7 +519,7 @@ def _range(times: list[float]) -> str:
 def _header(peak: float) -> str:
     import array_api_compat
 
-    from . import __version__
+    from ._version import __version__
 
     versions = [f"anynet {__version__}", f"numpy {np.__version__}", f"array-api-compat {array_api_compat.__version__}"]
     for mod in ("jax", "torch", "sklearn"):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "maxout")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
@@ -51,35 +51,14 @@ def _positive(kind: type) -> Any:
     return parse
 
 
-def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu") -> list:
-    """Layers of an MLP: ``Linear`` + activation per hidden size, then a ``Linear`` to the logits."""
-    from . import layers as L
-
-    act = {"relu": L.ReLU, "leaky_relu": L.LeakyReLU, "tanh": L.Tanh, "sigmoid": L.Sigmoid,
-           "elu": L.ELU, "gelu": L.GELU, "softplus": L.Softplus}
-    out, width = [], n_in
-    init = "glorot_uniform" if activation in ("tanh", "sigmoid") else "he_normal"
-    for h in hidden:
-        if activation == "maxout":
-            out.append(L.Maxout(width, h, 2))
-        else:
-            out += [L.Linear(width, h, weight_init=init), act[activation]()]
-        width = h
-    out.append(L.Linear(width, n_out, weight_init="glorot_uniform"))
-    return out
-
-
-def make_optimizer(name: str, lr: float | None):
+def make_optimizer(name: str, lr: float | None) -> Any:
+    """The command line's optimizer: ``sgd`` and ``nesterov`` with momentum 0.9, default learning rates."""
     from . import optim
 
-    lr = _DEFAULT_LR[name] if lr is None else lr
-    return {
-        "sgd": lambda: optim.SGD(lr=lr, momentum=0.9),
-        "nesterov": lambda: optim.SGD(lr=lr, momentum=0.9, nesterov=True),
-        "adam": lambda: optim.Adam(lr=lr),
-        "adamw": lambda: optim.AdamW(lr=lr),
-        "rmsprop": lambda: optim.RMSprop(lr=lr),
-    }[name]()
+    kwargs: dict[str, Any] = {"lr": _DEFAULT_LR[name] if lr is None else lr}
+    if name == "sgd":
+        kwargs["momentum"] = 0.9
+    return optim.get(name, **kwargs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = an.datasets.load(args.data if args.data else args.dataset, seed=max(args.seed, 0))
     epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
     n_classes = len(data.class_names)
-    model = an.Sequential(build_mlp(data.x_train.shape[1], args.hidden, n_classes, args.activation),
+    model = an.Sequential(an.layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
                           seed=args.seed, dtype=args.dtype)
     opt = make_optimizer(args.optimizer, args.lr)
     loss = an.losses.SoftmaxCrossEntropy()
@@ -215,7 +194,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     import anynet as an
 
-    from ._backend import to_numpy
+    from .backends import to_numpy
     from .io import load_checkpoint
 
     if args.backend:
@@ -253,8 +232,8 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{array_api_compat.__version__}); current backend: {an.backend().name}")
     for name, why in an.available_backends().items():
         if why is None:
-            be = an._backend.get_backend(name)
-            print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.devices()))}")
+            be = an.backends.get_backend(name)
+            print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.visible_devices()))}")
         else:
             print(f"  {name:<17} unavailable: {why}")
     return 0

@@ -9,26 +9,45 @@ problems (a few thousand entries), as in a course exercise or a test.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np  # host-side: finite differences perturb a host copy
+
 from . import _random
-from ._backend import Backend, backend_of, get_backend, to_numpy
-from .layers._base import Layer
+from .backends import Backend, backend_of, get_backend, to_numpy
+from .engine import TrainConfig
+from .layers import Layer
 from .losses import Loss, Regularizer
+from .model import Sequential
 
 __all__ = ["gradcheck", "numeric_grad", "relative_error"]
 
 
-def relative_error(analytic: Any, numeric: Any, *, floor: float = 1e-8) -> float:
-    """``max|a - n| / max(max|a|, max|n|, floor)``: the error relative to the gradient's scale."""
-    a, n = to_numpy(analytic).astype("float64"), to_numpy(numeric).astype("float64")
-    if a.shape != n.shape:
-        raise ValueError(f"relative_error: shapes differ: analytic {a.shape}, numeric {n.shape}")
+def relative_error(a: Any, b: Any, *, floor: float = 1e-8, reference: bool = False) -> float:
+    """The largest difference of two arrays relative to their scale: anynet's one measure.
+
+    ``max|a - b| / max(max|a|, max|b|, floor)``; with ``reference=True``, ``b`` is the
+    reference and the scale is ``max(max|b|, floor)`` alone. Relative to the scale of the
+    whole array, not elementwise (which blows up on entries near zero). Arrays of any
+    backend; shapes must match. ``inf`` when either holds NaN or infinity (a failure,
+    never a pass).
+
+    >>> import numpy as np
+    >>> from anynet.gradcheck import relative_error
+    >>> round(relative_error(np.asarray([1.0, 2.0]), np.asarray([1.0, 2.002])), 6)
+    0.000999
+    """
+    a, b = to_numpy(a).astype("float64"), to_numpy(b).astype("float64")
+    if a.shape != b.shape:
+        raise ValueError(f"relative_error: shapes differ: {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
-    scale = max(float(abs(a).max()), float(abs(n).max()), floor)
-    return float(abs(a - n).max()) / scale
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.inf
+    scale = float(abs(b).max()) if reference else max(float(abs(a).max()), float(abs(b).max()))
+    return float(abs(a - b).max()) / max(scale, floor)
 
 
 def numeric_grad(f: Callable[[Any], float], a: Any, be: Backend, *, eps: float = 1e-6) -> Any:
@@ -82,8 +101,6 @@ def gradcheck(target: Any, *args: Any, eps: float = 1e-6, seed: int = 0, details
     >>> an.gradcheck(an.losses.SoftmaxCrossEntropy(), x, np.asarray([0, 3, 1])) < 1e-6
     True
     """
-    from .model import Sequential
-
     if isinstance(target, Sequential):
         errors = _check_model(target, *args, eps=eps, seed=seed, **kwargs)
     elif isinstance(target, Loss) or callable(getattr(target, "value_and_grad", None)):
@@ -109,11 +126,19 @@ def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, ep
         params = layer.init(rng)
     params = {k: _float64(be, v) for k, v in params.items()}
     key = _random.key_from_seed(seed, xp=xp) if getattr(layer, "stochastic", False) else None
-    y, cache = layer.forward(params, x, training=True, key=key, xp=xp)
+    extra: dict[str, Any] = {}
+    if getattr(layer, "stateful", False):  # training mode: the batch's statistics, the state passes through
+        extra["state"] = {k: _float64(be, v) for k, v in layer.init_state().items()}
+
+    def forward(pp: dict[str, Any], xx: Any) -> tuple[Any, Any]:
+        out = layer.forward(pp, xx, training=True, key=key, xp=xp, **extra)
+        return out[0], out[1]
+
+    y, cache = forward(params, x)
     R = _float64(be, rng.standard_normal(size=tuple(y.shape)))
 
     def f(xx: Any, pp: dict[str, Any]) -> float:
-        return float(xp.sum(layer.forward(pp, xx, training=True, key=key, xp=xp)[0] * R))
+        return float(xp.sum(forward(pp, xx)[0] * R))
 
     dx, grads = layer.backward(params, cache, R, need_dx=True, xp=xp)
     if set(grads) != set(params):
@@ -140,18 +165,19 @@ def _check_loss(loss: Any, y: Any, t: Any, *, eps: float) -> dict[str, float]:
 def _check_model(model: Any, x: Any, t: Any, *, loss: Loss, regularizer: Regularizer | None = None,
                  eps: float, seed: int) -> dict[str, float]:
     m = model if model.dtype == "float64" else model.to(dtype="float64")
-    X = m._inputs(x, where="gradcheck")
-    T = m._targets(t, loss, where="gradcheck", n=X.shape[0])
+    X = m.check_inputs(x, where="gradcheck")
+    T = m.check_targets(t, loss, where="gradcheck", n=X.shape[0])
     key = _random.key_from_seed(seed, xp=m.backend.xp)
-    _, grads = m._compiled_fn("grads", loss, regularizer, True)(m.params, X, T, key)
-    value = m._compiled_fn("value", loss, regularizer, True)  # compiled once on JAX, reused per entry
+    cfg = TrainConfig(loss, None, regularizer)
+    _, grads = m.engine.compiled("grads", cfg, True)(m.params, m.state, X, T, key)
+    value = m.engine.compiled("value", cfg, True)  # compiled once on JAX, reused per entry
     errors: dict[str, float] = {}
     for i, p in enumerate(m.params):
         for k in p:
             def f(v: Any, i: int = i, k: str = k) -> float:
                 pp = [dict(d) for d in m.params]
                 pp[i][k] = v
-                return float(value(pp, X, T, key))
+                return float(value(pp, m.state, X, T, key))
 
             errors[f"layer {i} {k}"] = relative_error(grads[i][k], numeric_grad(f, p[k], m.backend, eps=eps))
     return errors

@@ -13,6 +13,10 @@ from a stranger runs no code, whatever it contains. Its entries:
     JSON-serializable dict: epoch, history, random-number state...).
 ``params/<layer>/<name>``
     One array per parameter, ``<layer>`` the layer's index (``params/0/W``).
+``state/<layer>/<name>``
+    One array per entry of the layers' state that is not trained (BatchNorm's
+    ``running_mean``...), only in files of models that have such state (format
+    version 2; files without state are written as version 1, which any anynet reads).
 ``opt/step``, ``opt/<slot>/<layer>/<name>``
     The optimizer state (:meth:`anynet.optim.Optimizer.init`), when saved.
 
@@ -65,17 +69,35 @@ from typing import IO, Any
 import numpy as np
 
 from . import optim as _optim
-from ._backend import Backend, get_backend, to_numpy
-from .layers._base import LAYERS, Layer
-from .model import Sequential
+from ._version import __version__
+from .backends import Backend, get_backend, to_numpy
+from .layers import LAYERS, Layer
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "load", "load_checkpoint", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MODELS", "Checkpoint", "CheckpointError", "load", "load_checkpoint",
+           "register_model", "save"]
 
 #: The ``format`` field of the metadata: what marks a file as an anynet checkpoint.
 FORMAT = "anynet.checkpoint"
 #: The version of the layout described in the module docstring. A reader refuses
 #: files of a newer version (it cannot know what they hold).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Model classes by name, so that a file can name the class to rebuild (``"Sequential"``).
+#: A model class registers itself with :func:`register_model`; only registered classes
+#: can be named by a file, nothing is imported.
+MODELS: dict[str, Any] = {}
+
+
+def register_model(cls: type) -> type:
+    """Let files name the model class ``cls`` (it needs ``from_config``, ``get_config``,
+    ``params`` and ``state``); returns ``cls``, so it works as a decorator.
+
+    >>> import anynet as an
+    >>> an.io.MODELS["Sequential"] is an.Sequential
+    True
+    """
+    MODELS[cls.__name__] = cls
+    return cls
 
 _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
@@ -110,7 +132,7 @@ class Checkpoint:
     Attributes
     ----------
     model : Sequential
-        The model, on the backend asked for, with the saved weights.
+        The model, on the backend asked for, with the saved weights and layer state.
     opt_state : dict or None
         The optimizer state as host (NumPy) arrays, in the structure of
         :meth:`anynet.optim.Optimizer.init` (``"step"`` and one list of dicts
@@ -149,7 +171,7 @@ class Checkpoint:
     3.0
     """
 
-    model: Sequential
+    model: Any
     opt_state: dict[str, Any] | None
     optimizer: Any
     optimizer_config: dict[str, Any] | None
@@ -172,7 +194,7 @@ class Checkpoint:
 
 
 # ====================================================================== save
-def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str, Any] | None = None,
+def save(model: Any, path: str | os.PathLike[str], *, opt_state: dict[str, Any] | None = None,
          optimizer: Any = None, extra: Mapping[str, Any] | None = None) -> None:
     """Write ``model`` (and optionally its optimizer and state) to one file, atomically.
 
@@ -220,26 +242,28 @@ def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str
     (True, 0.0, 'first try')
     """
     where = "save"
-    if not isinstance(model, Sequential):
+    if MODELS.get(type(model).__name__) is not type(model):
         raise TypeError(f"{where}: model must be an anynet Sequential, got {type(model).__name__}")
     arrays: dict[str, np.ndarray] = {}
     for i, p in enumerate(model.params):
         for k, v in p.items():
             arrays[f"params/{i}/{k}"] = _host_array(v, f"{where}: model.params[{i}][{k!r}]")
+    for i, p in enumerate(model.state):
+        for k, v in p.items():
+            arrays[f"state/{i}/{k}"] = _host_array(v, f"{where}: model.state[{i}][{k!r}]")
+    has_state = any(model.state)
     state_meta = None
     if opt_state is not None:
         state_meta = _flatten_state(model, opt_state, arrays, where)
     opt_meta = None if optimizer is None else _optimizer_config(optimizer, where)
     if opt_meta is not None and state_meta is not None:
         _check_slots(optimizer, state_meta, lambda msg: ValueError(f"{where}: {msg}"))
-    import anynet  # the version; imported here because anynet/__init__ imports this module
-
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "anynet_version": anynet.__version__,
+        "format_version": FORMAT_VERSION if has_state else 1,  # version 1: readable by older anynet
+        "anynet_version": __version__,
         "model": {
-            "class": "Sequential",
+            "class": type(model).__name__,
             "layers": [_layer_config(i, layer, where) for i, layer in enumerate(model.layers)],
             "dtype": model.dtype,
             "seed": model.seed,
@@ -270,7 +294,7 @@ def _host_array(a: Any, what: str) -> np.ndarray:
     return host
 
 
-def _flatten_state(model: Sequential, state: Any, arrays: dict[str, np.ndarray], where: str
+def _flatten_state(model: Any, state: Any, arrays: dict[str, np.ndarray], where: str
                    ) -> dict[str, str]:
     """Add the optimizer state's arrays to ``arrays``; return ``{key: "array" | "per_param"}``."""
     if not isinstance(state, Mapping) or "step" not in state:
@@ -452,7 +476,7 @@ def _fsync_directory(directory: str) -> None:
 
 # ====================================================================== load
 def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
-         device: Any = None) -> Sequential:
+         device: Any = None) -> Any:
     """Read a model written by :func:`save` (or ``model.save``).
 
     Parameters
@@ -589,17 +613,19 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
 
     model = _build_model(meta["model"], be, fail)
 
-    # the parameters: exactly the model's, in its shapes and dtype
+    # the parameters and the layer state: exactly the model's, in its shapes and dtype
     expected: dict[str, tuple[tuple[int, ...], str]] = {}
-    for i, p in enumerate(model.params):
-        for k, v in p.items():
-            expected[f"params/{i}/{k}"] = (tuple(v.shape), model.dtype)
-    saved_params = {n for n in declared if n.startswith("params/")}
-    if set(expected) - saved_params:
-        raise fail(f"the architecture needs parameters the file lacks: {sorted(set(expected) - saved_params)}")
-    if saved_params - set(expected):
-        raise fail(f"the file holds parameters the architecture has no place for: "
-                   f"{sorted(saved_params - set(expected))}")
+    for kind, tree in (("params", model.params), ("state", model.state)):
+        for i, p in enumerate(tree):
+            for k, v in p.items():
+                expected[f"{kind}/{i}/{k}"] = (tuple(v.shape), model.dtype)
+        what = "parameters" if kind == "params" else "layer state"
+        saved = {n for n in declared if n.startswith(kind + "/")}
+        wanted = {n for n in expected if n.startswith(kind + "/")}
+        if wanted - saved:
+            raise fail(f"the architecture needs {what} the file lacks: {sorted(wanted - saved)}")
+        if saved - wanted:
+            raise fail(f"the file holds {what} the architecture has no place for: {sorted(saved - wanted)}")
     for name, (shape, dtype) in expected.items():
         got = declared[name]
         if tuple(got["shape"]) != shape or got["dtype"] != dtype:
@@ -636,6 +662,8 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
     host = {name: _read_array(zf, members[name + ".npy"], name, declared[name], fail) for name in expected}
     model.params = [{k: be.asarray(host[f"params/{i}/{k}"], dtype=model.dtype) for k in p}
                     for i, p in enumerate(model.params)]
+    model.state = [{k: be.asarray(host[f"state/{i}/{k}"], dtype=model.dtype) for k in p}
+                   for i, p in enumerate(model.state)]
 
     opt_state = None
     if kinds is not None and with_state:
@@ -734,7 +762,7 @@ def _type_names(types: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t.__name__, t.__name__) for t in types)
 
 
-def _build_model(spec: dict[str, Any], be: Backend, fail: Callable[[str], CheckpointError]) -> Sequential:
+def _build_model(spec: dict[str, Any], be: Backend, fail: Callable[[str], CheckpointError]) -> Any:
     layers = []
     for i, entry in enumerate(spec["layers"]):
         name = entry["class"]
@@ -749,10 +777,12 @@ def _build_model(spec: dict[str, Any], be: Backend, fail: Callable[[str], Checkp
             raise fail(f"layer {i} ({name}) cannot be built from its saved config {entry['config']}: "
                        f"{exc}") from exc
     be.dtype(spec["dtype"])  # a dtype the backend cannot do is the caller's choice of backend
-    shape = spec["input_shape"]
+    cls = MODELS.get(spec.get("class", "Sequential"))
+    if cls is None:
+        raise fail(f"the model is a {spec.get('class')!r}, a model class this program does not know "
+                   f"(known: {', '.join(sorted(MODELS))})")
     try:
-        return Sequential(layers, seed=spec["seed"], dtype=spec["dtype"], backend=be,
-                          input_shape=None if shape is None else tuple(shape))
+        return cls.from_config({**spec, "layers": layers}, backend=be)
     except (TypeError, ValueError) as exc:
         raise fail(f"the saved architecture is inconsistent: {exc}") from exc
     except MemoryError as exc:
@@ -795,7 +825,7 @@ def _subclass(base: type, name: str) -> type | None:
 
 
 def _check_slots(optimizer: Any, kinds: Mapping[str, str], error: Callable[[str], Exception]) -> None:
-    want = set(optimizer._slots)
+    want = set(optimizer.slots)
     got = {k for k, kind in kinds.items() if kind == "per_param"}
     if want != got:
         raise error(f"the optimizer state has slots {sorted(got)} but {optimizer!r} uses {sorted(want)}")

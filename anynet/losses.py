@@ -35,6 +35,7 @@ __all__ = [
     "MulticlassHinge",
     "Regularizer",
     "SoftmaxCrossEntropy",
+    "one_hot",
 ]
 
 
@@ -42,7 +43,15 @@ def _ns(xp: Any, *arrays: Array) -> Any:
     return xp if xp is not None else array_namespace(*arrays)
 
 
-def _one_hot(xp: Any, labels: Array, n_classes: int, dtype: Any) -> Array:
+def one_hot(xp: Any, labels: Array, n_classes: int, dtype: Any) -> Array:
+    """Rows of ``n_classes`` with a 1 at each label.
+
+    Shapes: labels (N,) integers -> (N, n_classes) of ``dtype``.
+
+    >>> import numpy as np, anynet as an
+    >>> an.losses.one_hot(np, np.asarray([2, 0]), 3, np.float32).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
     classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
     return xp.astype(labels[:, None] == classes[None, :], dtype)
 
@@ -87,6 +96,42 @@ class Loss:
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         raise NotImplementedError
+
+    def check_targets(self, t: Array, output_shape: tuple[int, ...] | None, /, *, name: str = "t",
+                      where: str = "fit") -> Array:
+        """Check targets for this loss and a model whose per-sample output shape is
+        ``output_shape`` (``None``: unknown); return them as the loss takes them.
+
+        ``t`` is any array with the samples on axis 0 (the model passes a host
+        array, once per call, before anything is computed). Raises ``ValueError`` or
+        ``TypeError`` naming ``where``, ``name``, this loss and what was expected.
+        The base class takes real values of the output's shape (``(N,)`` for a
+        ``(N, 1)`` output is reshaped); subclasses add their own rules.
+
+        >>> import numpy as np, anynet as an
+        >>> an.losses.MSE().check_targets(np.asarray([1.0, 2.0]), (1,)).shape
+        (2, 1)
+        >>> an.losses.Hinge().check_targets(np.asarray([0.0, 1.0]), (1,))
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: t for Hinge must be -1 or +1, got values [0.0, 1.0] (use 2 * t - 1 for 0/1 labels)
+        """
+        xp = array_namespace(t)
+        if not xp.isdtype(t.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"{where}: {name} must hold numbers, got dtype {t.dtype}")
+        if output_shape is not None:
+            want = (t.shape[0], *output_shape)
+            if tuple(t.shape) != want:
+                if math.prod(t.shape) != math.prod(want):
+                    raise ValueError(f"{where}: {name} of shape {tuple(t.shape)} does not match the model's "
+                                     f"output (N, {', '.join(map(str, output_shape))}) for {type(self).__name__}: "
+                                     f"expected shape {want}")
+                t = xp.reshape(t, want)  # (N,) targets for a (N, 1) output
+        self._check_values(xp, t, name, where)
+        return t
+
+    def _check_values(self, xp: Any, t: Array, name: str, where: str) -> None:
+        """Raise ValueError for target values this loss cannot take (default: any)."""
 
     def forward(self, y: Array, t: Array, /, *, xp: Any = None) -> Array:
         """The loss value alone (a 0-d array)."""
@@ -167,6 +212,11 @@ class BinaryCrossEntropy(Loss):
     target: ClassVar[str] = "binary"
     classifies: ClassVar[bool] = True
 
+    def _check_values(self, xp: Any, t: Array, name: str, where: str) -> None:
+        if bool(xp.any((t < 0) | (t > 1))):
+            raise ValueError(f"{where}: {name} for {type(self).__name__} must be in [0, 1], got values in "
+                             f"[{float(xp.min(t))}, {float(xp.max(t))}]")
+
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = _size(y)
@@ -207,6 +257,12 @@ class Hinge(Loss):
     target: ClassVar[str] = "sign"
     classifies: ClassVar[bool] = True
 
+    def _check_values(self, xp: Any, t: Array, name: str, where: str) -> None:
+        if not bool(xp.all((t == 1) | (t == -1))):
+            vals = [float(v) for v in xp.unique_values(xp.reshape(t, (-1,)))[:5]]
+            raise ValueError(f"{where}: {name} for {type(self).__name__} must be -1 or +1, got values {vals}"
+                             + (" (use 2 * t - 1 for 0/1 labels)" if set(vals) <= {0, 1} else ""))
+
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = _size(y)
@@ -224,10 +280,46 @@ class _Multiclass(Loss):
     target: ClassVar[str] = "labels"
     classifies: ClassVar[bool] = True
 
+    def check_targets(self, t: Array, output_shape: tuple[int, ...] | None, /, *, name: str = "t",
+                      where: str = "fit") -> Array:
+        """Class labels (N,) in [0, C) (returned as int64) or one-hot/probability rows (N, C)."""
+        xp = array_namespace(t)
+        cls = type(self).__name__
+        n_classes = output_shape[-1] if output_shape else None
+        if t.ndim == 2 and t.shape[1] == 1 and n_classes != 1:
+            raise ValueError(f"{where}: {name} for {cls} has shape {tuple(t.shape)}: give class labels as "
+                             f"shape ({t.shape[0]},) ({name}.ravel()) or one-hot rows of width {n_classes}")
+        if t.ndim == 2:
+            if n_classes is not None and t.shape[1] != n_classes:
+                raise ValueError(f"{where}: {name} for {cls} has one-hot rows of width {t.shape[1]} but the "
+                                 f"model has {n_classes} outputs")
+            return Loss.check_targets(self, t, output_shape, name=name, where=where)
+        if t.ndim != 1:
+            raise ValueError(f"{where}: {name} for {cls} must be labels (N,) or one-hot rows (N, C), "
+                             f"got shape {tuple(t.shape)}")
+        if xp.isdtype(t.dtype, "real floating"):
+            frac = t != xp.round(t)
+            if bool(xp.any(frac)):
+                i = int(xp.argmax(xp.astype(frac, xp.int32)))
+                raise ValueError(f"{where}: {name} for {cls} must be integer class labels, got non-integer "
+                                 f"values such as {name}[{i}] = {float(t[i])}")
+        elif not xp.isdtype(t.dtype, "integral"):
+            raise TypeError(f"{where}: {name} for {cls} must be integer class labels, got dtype {t.dtype}")
+        labels = xp.astype(t, xp.int64)
+        lo, hi = int(xp.min(labels)), int(xp.max(labels))
+        if lo < 0 or (n_classes is not None and hi >= n_classes):
+            bad = (labels < 0) if n_classes is None else (labels < 0) | (labels >= n_classes)
+            i = int(xp.argmax(xp.astype(bad, xp.int32)))
+            allowed = ">= 0" if n_classes is None else f"in [0, {n_classes - 1}]"
+            raise ValueError(f"{where}: {name} for {cls} holds labels in [{lo}, {hi}] but the model has "
+                             f"{n_classes} outputs, so labels must be {allowed} (the first that is not: "
+                             f"{name}[{i}] = {int(labels[i])})")
+        return labels
+
     def _targets(self, xp: Any, y: Array, t: Array) -> Array:
         """One-hot (or probability) rows of the dtype of ``y`` from labels or rows."""
         if t.ndim == 1:
-            return _one_hot(xp, t, y.shape[-1], y.dtype)
+            return one_hot(xp, t, y.shape[-1], y.dtype)
         return t
 
     def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:

@@ -22,7 +22,7 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._tree import Params, first_leaf
+from ._tree import Params, first_leaf, leaves, tree_map
 
 Array = Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "RMSprop",
     "Schedule",
     "StepDecay",
+    "get",
 ]
 
 
@@ -155,7 +156,8 @@ def _check_lr(lr: Any, owner: str) -> None:
 
 # ------------------------------------------------------------------ optimizers
 class Optimizer:
-    """Base class. Subclasses define ``_slots`` (buffer names) and ``_step``.
+    """Base class. A subclass defines ``slots`` (its per-parameter buffers) and ``_step``,
+    the update rule for one array, written once, as maths on arrays.
 
     Common options (keyword-only on every optimizer):
 
@@ -179,10 +181,11 @@ class Optimizer:
     ([0.94, 1.92], [1.0, 2.0], 1.0)
     """
 
-    _slots: tuple[str, ...] = ()
-    #: Whether ``_step`` treats every element alike (no per-array statistics), so that
-    #: it may run once on all parameters packed in one buffer (see ``update``).
-    _elementwise: bool = False
+    #: The names of the per-parameter buffers in the state (``"velocity"``, ``"m"``, ``"v"``...).
+    slots: tuple[str, ...] = ()
+    #: Whether the rule treats every element alike (no per-array statistics), so that it
+    #: gives the same numbers on all parameters joined in one array (see ``anynet._packing``).
+    elementwise: bool = False
     lr: Any
     weight_decay: float
     clip_norm: float | None
@@ -209,83 +212,69 @@ class Optimizer:
             # a factor on the learning rate that callbacks may change between epochs
             "lr_scale": xp.ones((), dtype=leaf.dtype, device=device_of(leaf)),
         }
-        for slot in self._slots:
-            state[slot] = [{k: xp.zeros_like(v) for k, v in d.items()} for d in params]
+        for slot in self.slots:
+            state[slot] = tree_map(xp.zeros_like, params)
         return state
 
     def update(self, params: Params, grads: Params, state: dict[str, Any], *,
                inplace: bool = False, xp: Any = None) -> tuple[Params, dict[str, Any]]:
         """One update: ``(params, grads, state) -> (new params, new state)``.
 
-        Pure by default: the inputs are untouched. With ``inplace=True`` the
-        arrays of ``params`` and ``state`` are updated in place and returned
-        (fewer allocations on NumPy, CuPy and torch; not possible on JAX). Only
-        pass ``inplace=True`` for arrays you own: ``fit`` copies the model's
-        parameters once, then updates its copies in place where the backend
-        allows it. ``xp``: the namespace, when the caller has it already.
-
-        When ``fit`` has packed ``params`` and the state's buffers into one buffer
-        each (:func:`anynet._tree.pack`, small models on NumPy/torch/CuPy), an
-        elementwise optimizer (SGD, Adam, AdamW, RMSprop) runs its in-place update
-        once on the whole buffer: a few operations instead of a few per array.
+        Pure: the inputs are untouched, new arrays come back. ``inplace=True``
+        writes the new values into the arrays of ``params`` and ``state`` instead
+        (and returns them): the same rule, its results copied back, for code that
+        holds views of those arrays; not possible on JAX (immutable arrays).
+        ``xp``: the namespace, when the caller has it already.
         """
         xp = xp if xp is not None else array_namespace(first_leaf(params))
         step = state["step"]
         lr = self.lr(step) if isinstance(self.lr, Schedule) else self.lr
         if "lr_scale" in state:
             lr = lr * state["lr_scale"]
-        slots = self._slots
         t = step + 1.0  # this update's number, from 1
-        if inplace:  # the arrays are updated where they are: the structure stays as it is
-            flat = getattr(params, "flat", None) if self._elementwise else None
-            bufs = tuple(getattr(state[s], "flat", None) for s in slots) if flat is not None else ()
-            if flat is not None and all(b is not None for b in bufs):
-                # params and buffers are views into one buffer each (see _tree.pack):
-                # one elementwise update of everything at once
-                g = xp.concat([xp.reshape(gd[k], (-1,)) for p, gd in zip(params, grads) for k in p])
-                self._step(xp, flat, self._clip(xp, [{"": g}])[0][""], bufs, lr, t, True)
-                return params, {**state, "step": t}
-            grads = self._clip(xp, grads)
-            buffers = [state[s] for s in slots]
-            for i, (p, g) in enumerate(zip(params, grads)):
-                for k in p:
-                    self._step(xp, p[k], g[k], tuple(b[i][k] for b in buffers), lr, t, True)
-            return params, {**state, "step": t}
         grads = self._clip(xp, grads)
         new_params: Params = []
-        new_slots: dict[str, Params] = {s: [] for s in slots}
+        new_slots: dict[str, Params] = {s: [] for s in self.slots}
         for i, (p, g) in enumerate(zip(params, grads)):
             layer_p: dict[str, Array] = {}
-            layer_s: list[dict[str, Array]] = [{} for _ in slots]
+            layer_s: list[dict[str, Array]] = [{} for _ in self.slots]
             for k in p:
-                bufs = tuple(state[s][i][k] for s in slots)
-                layer_p[k], new_bufs = self._step(xp, p[k], g[k], bufs, lr, t, inplace)
+                bufs = tuple(state[s][i][k] for s in self.slots)
+                layer_p[k], new_bufs = self._step(xp, p[k], g[k], bufs, lr, t)
                 for d, b in zip(layer_s, new_bufs):
                     d[k] = b
             new_params.append(layer_p)
-            for s, d in zip(slots, layer_s):
+            for s, d in zip(self.slots, layer_s):
                 new_slots[s].append(d)
-        kept = {"lr_scale": state["lr_scale"]} if "lr_scale" in state else {}
-        return new_params, {"step": t, **kept, **new_slots}
+        new_state = {**state, "step": t, **new_slots}
+        if inplace:  # the same numbers, written into the caller's arrays
+            def write(old: Array, new: Array) -> Array:
+                old[...] = new
+                return old
 
-    def _step(self, xp: Any, p: Array, g: Array, bufs: tuple[Array, ...], lr: Any, t: Array,
-              inplace: bool) -> tuple[Array, tuple[Array, ...]]:
-        """One parameter: ``(p, g, buffers in _slots order) -> (new p, new buffers)``."""
+            tree_map(write, list(params), new_params)
+            for s in self.slots:
+                tree_map(write, state[s], new_slots[s])
+            return params, {**new_state, **{s: state[s] for s in self.slots}}
+        return new_params, new_state
+
+    def _step(self, xp: Any, p: Array, g: Array, bufs: tuple[Array, ...], lr: Any, t: Array
+              ) -> tuple[Array, tuple[Array, ...]]:
+        """One parameter array: ``(p, g, buffers in slots order) -> (new p, new buffers)``."""
         raise NotImplementedError
 
     def _clip(self, xp: Any, grads: Params) -> Params:
         if self.clip_value is not None:
             c = self.clip_value
-            grads = [{k: xp.clip(v, -c, c) for k, v in d.items()} for d in grads]
+            grads = tree_map(lambda v: xp.clip(v, -c, c), grads)
         if self.clip_norm is not None:
             sq = None
-            for d in grads:
-                for v in d.values():
-                    s = xp.sum(v * v)
-                    sq = s if sq is None else sq + s
+            for v in leaves(grads):
+                s = xp.sum(v * v)
+                sq = s if sq is None else sq + s
             # scale = min(1, c / ||g||): leaves small gradients unchanged
             scale = xp.minimum(self.clip_norm / (xp.sqrt(sq) + 1e-12), 1.0)
-            grads = [{k: v * scale for k, v in d.items()} for d in grads]
+            grads = tree_map(lambda v: v * scale, grads)
         return grads
 
 
@@ -324,27 +313,21 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
-    _elementwise = True
+    elementwise = True
 
     @property
-    def _slots(self) -> tuple[str, ...]:  # type: ignore[override]
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("velocity",) if self.momentum else ()
 
-    def _step(self, xp, p, g, bufs, lr, t, inplace):
+    def _step(self, xp, p, g, bufs, lr, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        if self.momentum:
-            (v,) = bufs
-            if inplace:  # v = momentum v + g
-                v *= self.momentum
-                v += g
-            else:
-                v = self.momentum * v + g
-            g = g + self.momentum * v if self.nesterov else v
-        if inplace:  # p = p - lr g
-            p -= lr * g
-            return p, bufs
-        return p - lr * g, (v,) if self.momentum else ()
+        if not self.momentum:
+            return p - lr * g, ()  # the lecture's W <- W - eta dL/dW
+        (v,) = bufs
+        v = self.momentum * v + g
+        step = g + self.momentum * v if self.nesterov else v
+        return p - lr * step, (v,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,8 +356,8 @@ class Adam(Optimizer):
     clip_norm: float | None = None
     clip_value: float | None = None
 
-    _slots = ("m", "v")
-    _elementwise = True
+    slots = ("m", "v")
+    elementwise = True
     _decoupled = False
 
     def __post_init__(self) -> None:
@@ -384,26 +367,17 @@ class Adam(Optimizer):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1), got {b!r}")
 
-    def _step(self, xp, p, g, bufs, lr, t, inplace):
+    def _step(self, xp, p, g, bufs, lr, t):
         m, v = bufs
         b1, b2 = self.beta1, self.beta2
         if self.weight_decay and not self._decoupled:
             g = g + self.weight_decay * p
-        # bias-corrected step: lr * m_hat / (sqrt(v_hat) + eps)
-        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
-        if inplace:
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            if self.weight_decay and self._decoupled:
-                p *= 1.0 - lr * self.weight_decay  # p <- p (1 - lr wd)
-            p -= lr * (m / c1) / (xp.sqrt(v / c2) + self.eps)
-            return p, bufs
         if self.weight_decay and self._decoupled:
-            p = p - (lr * self.weight_decay) * p
+            p = p - (lr * self.weight_decay) * p  # p <- p (1 - lr wd)
         m = b1 * m + (1.0 - b1) * g
         v = b2 * v + (1.0 - b2) * (g * g)
+        # bias-corrected step: lr * m_hat / (sqrt(v_hat) + eps)
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
         return p - lr * (m / c1) / (xp.sqrt(v / c2) + self.eps), (m, v)
 
 
@@ -461,31 +435,52 @@ class RMSprop(Optimizer):
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"RMSprop: momentum must be in [0, 1), got {self.momentum!r}")
 
-    _elementwise = True
+    elementwise = True
 
     @property
-    def _slots(self) -> tuple[str, ...]:  # type: ignore[override]
+    def slots(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
 
-    def _step(self, xp, p, g, bufs, lr, t, inplace):
+    def _step(self, xp, p, g, bufs, lr, t):
         if self.weight_decay:
             g = g + self.weight_decay * p
-        v = bufs[0]
-        if inplace:  # v = alpha v + (1 - alpha) g^2
-            v *= self.alpha
-            v += (1.0 - self.alpha) * (g * g)
-        else:
-            v = self.alpha * v + (1.0 - self.alpha) * (g * g)
+        v = self.alpha * bufs[0] + (1.0 - self.alpha) * (g * g)  # running mean of g^2
         d = g / (xp.sqrt(v) + self.eps)
-        if self.momentum:
-            b = bufs[1]
-            if inplace:
-                b *= self.momentum
-                b += d
-            else:
-                b = self.momentum * b + d
-            d = b
-        if inplace:
-            p -= lr * d
-            return p, bufs
-        return p - lr * d, ((v, b) if self.momentum else (v,))
+        if not self.momentum:
+            return p - lr * d, (v,)
+        b = self.momentum * bufs[1] + d
+        return p - lr * b, (v, b)
+
+
+def get(optimizer: Any, **kwargs: Any) -> Optimizer:
+    """An optimizer from its name (as Keras' ``keras.optimizers.get``), its class, or itself.
+
+    Names: ``"sgd"``, ``"nesterov"`` (SGD with Nesterov momentum, 0.9 unless given),
+    ``"adam"``, ``"adamw"``, ``"rmsprop"`` (any case). ``kwargs`` go to the constructor.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> an.optim.get("adam", lr=0.01)
+    Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, clip_norm=None, clip_value=None)
+    >>> an.optim.get(an.optim.SGD, lr=0.1, momentum=0.9).momentum
+    0.9
+    >>> an.optim.get("adagrad")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown optimizer 'adagrad': expected one of 'adam', 'adamw', 'nesterov', 'rmsprop', 'sgd', an Optimizer or an Optimizer class
+    """
+    if isinstance(optimizer, Optimizer):
+        if kwargs:
+            raise TypeError(f"optim.get: {optimizer!r} is built already; settings {sorted(kwargs)} cannot apply")
+        return optimizer
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        return optimizer(**kwargs)
+    names = {"sgd": SGD, "nesterov": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+    key = optimizer.strip().lower() if isinstance(optimizer, str) else None
+    if key not in names:
+        raise ValueError(f"unknown optimizer {optimizer!r}: expected one of "
+                         f"{', '.join(map(repr, sorted(names)))}, an Optimizer or an Optimizer class")
+    if key == "nesterov":
+        kwargs = {"momentum": 0.9, **kwargs, "nesterov": True}
+    return names[key](**kwargs)

@@ -25,7 +25,7 @@ backend available here, plus ``torch:cuda`` when torch sees a GPU), ``--dtypes``
 
 This module is a host-side tool, not a compute module: it uses NumPy for the
 data and for comparing results, and reaches every other library only through
-:mod:`anynet._backend`.
+:mod:`anynet.backends`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ import numpy as np
 
 from . import _random, losses, optim
 from . import layers as L
-from ._backend import Backend, available_backends, get_backend, to_numpy
+from .backends import Backend, available_backends, get_backend, to_numpy
+from .gradcheck import relative_error
 from .model import Sequential
 
 __all__ = [
@@ -99,15 +100,7 @@ def rel_diff(a: Any, b: Any) -> float:
     ------
     a, b : any shape, equal.
     """
-    a = np.asarray(to_numpy(a), dtype=np.float64)
-    b = np.asarray(to_numpy(b), dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"rel_diff: shapes differ: a {a.shape}, reference b {b.shape}")
-    if a.size == 0:
-        return 0.0
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return math.inf
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), TINY))
+    return relative_error(np.asarray(to_numpy(a)), np.asarray(to_numpy(b)), floor=TINY, reference=True)
 
 
 # ---------------------------------------------------------------- training runs
@@ -473,7 +466,7 @@ def default_backends() -> tuple[list[Backend], dict[str, str]]:
             continue
         be = get_backend(name)
         bes.append(be)
-        if name == "torch" and any(str(d).startswith("cuda") for d in be.devices()):
+        if name == "torch" and any(str(d).startswith("cuda") for d in be.visible_devices()):
             bes.append(get_backend("torch", "cuda"))
     return bes, missing
 

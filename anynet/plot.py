@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np  # host-side: grids, counts and the arrays handed to matplotlib
 
-from ._backend import to_numpy
+from .backends import to_numpy
 
 __all__ = ["confusion_matrix", "decision_boundary", "training_curves"]
 

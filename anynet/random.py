@@ -15,7 +15,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from . import _random
-from ._backend import get_backend
+from .backends import get_backend
 
 __all__ = ["fold_in", "key"]
 

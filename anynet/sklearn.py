@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from . import callbacks as cb
 from . import layers as L
 from . import losses, optim
-from ._backend import to_numpy
+from .backends import to_numpy
 from .model import Sequential
 
 try:  # scikit-learn >= 1.6
@@ -40,9 +40,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_ACTIVATIONS = {"relu": L.ReLU, "tanh": L.Tanh, "logistic": L.Sigmoid, "sigmoid": L.Sigmoid,
-                "leaky_relu": L.LeakyReLU, "elu": L.ELU, "gelu": L.GELU, "softplus": L.Softplus,
-                "identity": None}
+_ACTIVATIONS = sorted(set(L.ACTIVATIONS) - {"maxout"})
 
 
 class _BaseMLP(BaseEstimator):
@@ -93,25 +91,14 @@ class _BaseMLP(BaseEstimator):
         if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in sizes):
             raise ValueError(f"{type(self).__name__}: hidden_layer_sizes must be positive ints, "
                              f"got {self.hidden_layer_sizes!r}")
-        act = _ACTIVATIONS[self.activation]
-        init = "glorot_uniform" if self.activation in ("tanh", "logistic", "sigmoid", "identity") else "he_normal"
-        out, width = [], n_in
-        for h in sizes:
-            out.append(L.Linear(width, int(h), weight_init=init))
-            if act is not None:
-                out.append(act())
-            width = int(h)
-        out.append(L.Linear(width, n_out, weight_init="glorot_uniform"))
-        return out
+        return L.mlp(n_in, [int(h) for h in sizes], n_out, activation=self.activation)
 
     def _optimizer(self) -> Any:
-        if self.solver == "adam":
-            return optim.Adam(lr=self.learning_rate_init)
-        if self.solver == "sgd":
-            return optim.SGD(lr=self.learning_rate_init, momentum=self.momentum)
-        if self.solver == "rmsprop":
-            return optim.RMSprop(lr=self.learning_rate_init)
-        raise ValueError(f"{type(self).__name__}: solver must be 'adam', 'sgd' or 'rmsprop', got {self.solver!r}")
+        if self.solver not in ("adam", "sgd", "rmsprop"):
+            raise ValueError(f"{type(self).__name__}: solver must be 'adam', 'sgd' or 'rmsprop', "
+                             f"got {self.solver!r}")
+        extra = {"momentum": self.momentum} if self.solver == "sgd" else {}
+        return optim.get(self.solver, lr=self.learning_rate_init, **extra)
 
     def _fit(self, X: np.ndarray, T: np.ndarray, n_out: int, loss: Any) -> None:
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:

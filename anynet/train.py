@@ -1,10 +1,15 @@
-"""The fit loop: mini-batches, shuffling, history, validation.
+"""The fit loop: epochs, shuffling, history, validation, callbacks, checkpoints.
 
-The work per batch is one call of the pure step ``(params, opt_state, X, T,
-idx) -> (params, opt_state, loss, correct)``, compiled on JAX, with the batch
-gathered inside it from data moved to the device once per ``fit``. Losses are
-summed on the device and read once per epoch, so no batch waits for the host;
-right predictions are counted once per epoch from the outputs of all its steps.
+The work of an epoch is one call of the engine's epoch function (one compiled
+``lax.scan`` on JAX; a loop of steps elsewhere), with the batches gathered
+inside the step from data moved to the device once per ``fit``, plus one step
+for the last, partial batch. The epoch returns its loss sum, its right
+predictions and a flag that says whether everything stayed finite, in one
+array: the one host synchronization of the epoch.
+
+This module knows a model only through its public seams (``backend``,
+``engine``, ``params``, ``state``, ``check_inputs``, ``check_targets``,
+``output_shape``, ``count_params``): it never imports the model class.
 """
 
 from __future__ import annotations
@@ -16,18 +21,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _checks
-from ._tree import Flat, pack
+from . import _checks, io, optim
+from ._packing import KEY, Packing
+from .backends import to_numpy
 from .callbacks import Callback, LambdaCallback, Run
-from .losses import Loss, Regularizer
-from .losses import _one_hot as one_hot
+from .engine import Engine, TrainConfig
+from .losses import Loss, Regularizer, one_hot
 
-__all__ = ["History", "fit"]
+__all__ = ["History", "evaluate", "fit", "training_data"]
 
 
 #: Up to how many output elements per epoch (samples x outputs) fit keeps the outputs of
 #: an epoch's steps to count right predictions once (64 MB of float32), not per step.
-_STACK_LIMIT = 1 << 24
+STACK_LIMIT = 1 << 24
 
 
 class History:
@@ -105,8 +111,9 @@ def fit(
     t : array (N,) or (N, ...)
         Targets as the loss wants them (labels, one-hot, 0/1, -1/+1, values).
     loss : Loss
-    optimizer : Optimizer
-        Its state starts fresh at every call.
+    optimizer : Optimizer, or its name or class
+        Its state starts fresh at every call. A name (``"sgd"``, ``"adam"``...) or an
+        optimizer class gets its defaults (:func:`anynet.optim.get`).
     epochs : int
         Passes over the data.
     batch_size : int
@@ -129,8 +136,8 @@ def fit(
         ``True`` stops training).
     checkpoint : path, optional
         Write a checkpoint there (atomically: one ``.npz``, no pickle) every
-        ``checkpoint_every`` epochs and after the last: weights, optimizer state,
-        the shuffling generator's position, the epoch and the history.
+        ``checkpoint_every`` epochs and after the last: weights, layer state,
+        optimizer state, the shuffling generator's position, the epoch and the history.
     checkpoint_every : int
         Epochs between checkpoints (default 1).
     resume : bool
@@ -142,6 +149,18 @@ def fit(
     Returns
     -------
     History
+
+    Examples
+    --------
+    ``model.fit(x, t, ...)`` calls this:
+
+    >>> import numpy as np, anynet as an
+    >>> x, t = an.datasets.make_blobs(60, noise=0.2, seed=0)
+    >>> model = an.Sequential(an.layers.mlp(2, (8,), 3), seed=0)
+    >>> hist = an.train.fit(model, x, t, loss=an.losses.SoftmaxCrossEntropy(),
+    ...                     optimizer=an.optim.Adam(lr=0.05), epochs=5, verbose=0)
+    >>> len(hist.history["loss"]), hist.history["loss"][-1] < hist.history["loss"][0]
+    (5, True)
     """
     where = "fit"
     epochs = _checks.check_positive_int(epochs, name="epochs", where=where, minimum=0)
@@ -152,42 +171,30 @@ def fit(
         raise ValueError(f"{where}: resume=True needs checkpoint= (the file to resume from)")
     if verbose not in (0, 1, 2):
         raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
-    cbs = [cb if isinstance(cb, Callback) else LambdaCallback(cb) for cb in callbacks]
-    for i, cb in enumerate(cbs):
-        if isinstance(cb, LambdaCallback) and not callable(cb.fn):
-            raise TypeError(f"{where}: callbacks[{i}] must be a Callback or a callable, got {cb.fn!r}")
-    be = model.backend
+    cbs = _callbacks(callbacks, where)
+    optimizer = optim.get(optimizer)
+    be, engine = model.backend, model.engine
     X, T = training_data(model, x, t, loss, where=where)
+    val = _validation(model, validation_data, loss, where)
     n = X.shape[0]
-    val = None
-    if validation_data is not None:
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise TypeError(f"{where}: validation_data must be a pair (x_val, t_val)")
-        xv = model._inputs(validation_data[0], name="validation_data[0]", where=where)
-        val = (xv, model._targets(validation_data[1], loss, name="validation_data[1]", where=where,
-                                  n=xv.shape[0]))
-
-    # In-place updates (NumPy, CuPy, torch) or donated buffers (JAX) work on copies
-    # that fit owns: the caller's arrays (the model's params before fit) stay intact.
-    inplace = be.inplace
-    step = model._compiled_fn("step", loss, optimizer, regularizer, seed, inplace)
-    # count an epoch's right predictions after its loop from all its outputs, if they fit
-    out = model.output_shape
-    stack = out is not None and n * math.prod(out) <= _STACK_LIMIT
-    epoch_fn = model._compiled_fn("epoch", loss, optimizer, regularizer, seed, inplace, batch_size, stack)
-    params = _copy(be.xp, model.params) if (inplace or be.donates) else model.params
-    rng = be.host_rng(seed)
     full, rest = divmod(n, batch_size)
-    steps = full + (rest > 0)
-    hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps, "samples": n,
+    hist = History({"epochs": epochs, "batch_size": batch_size, "steps": full + (rest > 0), "samples": n,
                     "backend": be.name, "dtype": model.dtype})
-    run = Run(model, optimizer, optimizer.init(params), hist)
+    run = Run(model, optimizer, optimizer.init(model.params), hist)
+    rng = be.host_rng(seed)
     first = 0
     if resume and os.path.exists(checkpoint):
-        params, first = _resume(model, checkpoint, run, rng, optimizer=optimizer, seed=seed,
-                                batch_size=batch_size, inplace=inplace)
-    if inplace and _packs(be, model, optimizer):  # fit's copies, packed: one update for all
-        params, run.opt_state = _pack(be.xp, params, run.opt_state, optimizer)
+        first = _resume(model, checkpoint, run, rng, optimizer=optimizer, seed=seed, batch_size=batch_size)
+
+    # the one fast path: small models as one flat array (see anynet._packing)
+    packing = _packing(model, optimizer)
+    cfg = TrainConfig(loss, optimizer, regularizer, seed, packing)
+    out = model.output_shape
+    stack = out is not None and n * math.prod(out) <= STACK_LIMIT
+    epoch_fn, step_fn = engine.compiled("epoch", cfg, stack), engine.compiled("step", cfg)
+    params, state = _pack(packing, model.params), model.state
+    run.opt_state = packing.pack_state(run.opt_state) if packing else run.opt_state
+
     for cb in cbs:
         cb.run = run
         cb.on_train_begin({})
@@ -198,47 +205,225 @@ def fit(
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
-            order = rng.permutation(n) if shuffle else range(n)
-            idx_all = be.asarray(order, dtype=be.default_int())  # one transfer per epoch
-            state = run.opt_state
-            start = _keep(be, params, state)  # to replay the epoch if it diverges
-            total = correct = 0.0
-            if full:  # every full batch in one call: one compiled loop on JAX
-                batches = be.xp.reshape(idx_all[:full * batch_size], (full, batch_size))
-                params, state, total, correct = epoch_fn(params, state, X, T, batches)
-            if rest:  # the last, partial batch
-                params, state, value, c = step(params, state, X, T, idx_all[full * batch_size:])
-                total, correct = total + value * rest, correct + c
-            run.opt_state = state
-            logs = {"loss": float(total) / n}  # the one host synchronization of the epoch
-            if not (math.isfinite(logs["loss"]) and _finite(be.xp, params)):
-                batches = [idx_all[i:min(n, i + batch_size)] for i in range(0, n, batch_size)]
-                _diverged(model, step, start, X, T, batches, epoch, epochs)
-            model.params = _unpacked(params)
-            if getattr(loss, "classifies", False):
-                logs["accuracy"] = float(correct) / n
+            order = be.asarray(rng.permutation(n) if shuffle else range(n), dtype=be.default_int())
+            start = (params, state, run.opt_state)  # kept to replay the epoch if it diverges
+            params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, start, X, T, order,
+                                                         batch_size, loss)
+            loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
+            if not (finite and math.isfinite(loss_sum)):
+                _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
+            model.params, model.state = _unpack(packing, params), state
+            logs = {"loss": loss_sum / n}
+            if loss.classifies:
+                logs["accuracy"] = correct / n
             if val is not None:
-                v = model._evaluate(val[0], val[1], loss, regularizer, 4096)
+                v = evaluate(engine, model.params, model.state, *val, loss=loss, regularizer=regularizer)
                 logs.update({f"val_{k}": value for k, value in v.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
             hist.append(epoch, logs)
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
                                            or run.stop_training):
-                _save(model, checkpoint, run, rng, epoch=epoch + 1, seed=seed, batch_size=batch_size)
+                _save(model, checkpoint, run, packing, rng, epoch=epoch + 1, seed=seed, batch_size=batch_size)
             progress.update(epoch, logs, time.perf_counter() - t0)
             if run.stop_training:
                 break
     finally:
         progress.close()
-    model.params = _unpacked(params)
+        run.opt_state = packing.unpack_state(run.opt_state) if packing else run.opt_state
     for cb in cbs:
         cb.on_train_end(_last(hist))
     return hist
 
 
+def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[Any, Any, Any], X: Any, T: Any,
+           order: Any, batch_size: int, loss: Loss) -> tuple[Any, Any, Any, Any]:
+    """One epoch: every full batch in one call of ``epoch_fn``, then the last partial one."""
+    xp = engine.backend.xp
+    params, state, opt_state = start
+    n = X.shape[0]
+    full, rest = divmod(n, batch_size)
+    stats = None
+    if full:
+        batches = xp.reshape(order[:full * batch_size], (full, batch_size))
+        params, state, opt_state, stats = epoch_fn(params, state, opt_state, X, T, batches)
+    if rest:  # the last, partial batch: [loss sum, right predictions, finite] as the epoch's
+        idx = order[full * batch_size:]
+        params, state, opt_state, value, y = step_fn(params, state, opt_state, X, T, idx)
+        correct = loss.correct(y, xp.take(T, idx, axis=0), xp=xp) if loss.classifies else value * 0.0
+        tail = xp.stack([value * rest, correct, engine.all_finite(value, params, xp)])
+        stats = tail if stats is None else xp.stack([stats[0] + tail[0], stats[1] + tail[1],
+                                                     xp.minimum(stats[2], tail[2])])
+    return params, state, opt_state, stats
+
+
+def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss: Loss,
+             regularizer: Regularizer | None = None, batch_size: int = 4096) -> dict[str, float]:
+    """Mean loss (plus the penalty) and, for classification losses, accuracy of arrays already
+    checked and on the backend, in batches of ``batch_size`` (``Sequential.evaluate`` checks
+    user input and calls this).
+
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> x, t = np.eye(2, dtype=np.float32), np.asarray([0, 1])
+    >>> logs = an.train.evaluate(model.engine, model.params, model.state, x, t,
+    ...                          loss=an.losses.SoftmaxCrossEntropy())
+    >>> sorted(logs)
+    ['accuracy', 'loss']
+    """
+    fn = engine.compiled("evaluate", loss)
+    n = X.shape[0]
+    total, correct = 0.0, 0.0
+    for i in range(0, n, batch_size):
+        j = min(n, i + batch_size)  # in bounds: the standard leaves larger stops unspecified
+        value, c = fn(params, state, X[i:j, ...], T[i:j, ...])
+        total = total + value * (j - i)
+        correct = None if c is None else correct + c
+    out = {"loss": float(total) / n}
+    if regularizer is not None:
+        out["loss"] += float(regularizer.value_and_grad(params, engine.layers)[0])
+    if correct is not None:
+        out["accuracy"] = float(correct) / n
+    return out
+
+
+def training_data(model: Any, x: Any, t: Any, loss: Loss, *, where: str = "fit") -> tuple[Any, Any]:
+    """Inputs and targets checked and moved to the model's device, as ``fit`` trains on them.
+
+    Class labels become one-hot rows here, once, rather than in every step (the
+    classification losses take either; this saves a few operations per step).
+
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(2, 3)], seed=0)
+    >>> X, T = an.train.training_data(model, np.ones((4, 2)), np.asarray([0, 1, 2, 1]),
+    ...                               an.losses.SoftmaxCrossEntropy())
+    >>> tuple(T.shape), str(T.dtype)
+    ((4, 3), 'float32')
+    """
+    X = model.check_inputs(x, where=where)
+    n = X.shape[0]
+    T = model.check_targets(t, loss, where=where, n=n)
+    out = model.output_shape
+    if getattr(loss, "target", None) == "labels" and T.ndim == 1 and out and n * out[-1] <= 1 << 25:
+        T = one_hot(model.backend.xp, T, out[-1], X.dtype)
+    return X, T
+
+
+# ------------------------------------------------------------------ pieces of fit
+def _callbacks(callbacks: Sequence[Any], where: str) -> list[Callback]:
+    cbs = [cb if isinstance(cb, Callback) else LambdaCallback(cb) for cb in callbacks]
+    for i, cb in enumerate(cbs):
+        if isinstance(cb, LambdaCallback) and not callable(cb.fn):
+            raise TypeError(f"{where}: callbacks[{i}] must be a Callback or a callable, got {cb.fn!r}")
+    return cbs
+
+
+def _validation(model: Any, data: Any, loss: Loss, where: str) -> tuple[Any, Any] | None:
+    if data is None:
+        return None
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"{where}: validation_data must be a pair (x_val, t_val)")
+    xv = model.check_inputs(data[0], name="validation_data[0]", where=where)
+    return xv, model.check_targets(data[1], loss, name="validation_data[1]", where=where, n=xv.shape[0])
+
+
+def _packing(model: Any, optimizer: Any) -> Packing | None:
+    """The packing fit uses for ``model``: for an elementwise optimizer with buffers (plain
+    SGD has none: its update is as short per array) within the backend's ``pack_limit``."""
+    limit = model.backend.pack_limit
+    if not (getattr(optimizer, "elementwise", False) and optimizer.slots) or limit == 0:
+        return None
+    if limit is not None and model.count_params() > limit:
+        return None
+    return Packing.of(model.params)
+
+
+def _pack(packing: Packing | None, params: Any) -> Any:
+    return params if packing is None else [{KEY: packing.flatten(params)}]
+
+
+def _unpack(packing: Packing | None, params: Any) -> Any:
+    return params if packing is None else packing.unflatten(params[0][KEY])
+
+
 def _last(hist: History) -> dict[str, float]:
     return {k: v[-1] for k, v in hist.history.items() if v}
+
+
+def _diverged(model: Any, step: Callable, start: tuple[Any, Any, Any], X: Any, T: Any, order: Any,
+              batch_size: int, cfg: TrainConfig, epoch: int, epochs: int) -> None:
+    """Replay the epoch step by step from its start to name the step (and the layer) where
+    the numbers stopped being finite; leave the model at the last finite parameters."""
+    engine, xp = model.engine, model.backend.xp
+    params, state, opt_state = start
+    n = X.shape[0]
+    batches = [order[i:min(n, i + batch_size)] for i in range(0, n, batch_size)]
+    for s, idx in enumerate(batches):
+        new_params, new_state, new_opt, value, _ = step(params, state, opt_state, X, T, idx)
+        v = float(value)
+        if not (math.isfinite(v) and float(engine.all_finite(value, new_params, xp)) == 1.0):
+            model.params, model.state = _unpack(cfg.packing, params), state
+            key = engine.step_key(cfg.seed, opt_state["step"], xp)
+            why = engine.diagnose(model.params, state, xp.take(X, idx, axis=0), xp.take(T, idx, axis=0),
+                                  loss=cfg.loss, regularizer=cfg.regularizer, key=key)
+            raise FloatingPointError(
+                f"fit: training diverged in epoch {epoch + 1}/{epochs}, step {s + 1}/{len(batches)}: {why}. "
+                "The model keeps its parameters from before that step. Lower the learning rate, scale the "
+                "inputs, or clip gradients (e.g. optimizer clip_norm=1.0)."
+            )
+        params, state, opt_state = new_params, new_state, new_opt
+    model.params, model.state = _unpack(cfg.packing, start[0]), start[1]
+    raise FloatingPointError(
+        f"fit: training diverged in epoch {epoch + 1}/{epochs} but not when replayed step by step "
+        "(a non-deterministic backend?); the model keeps its parameters from the start of that epoch."
+    )
+
+
+def _save(model: Any, path: Any, run: Run, packing: Packing | None, rng: Any, *, epoch: int, seed: int,
+          batch_size: int) -> None:
+    opt_state = packing.unpack_state(run.opt_state) if packing else run.opt_state
+    io.save(model, path, opt_state=opt_state, optimizer=run.optimizer,
+            extra={"fit": {"epoch": epoch, "seed": seed, "batch_size": batch_size},
+                   "history": run.history.history, "history_params": run.history.params,
+                   "rng": rng.bit_generator.state})
+
+
+def _resume(model: Any, path: Any, run: Run, rng: Any, *, optimizer: Any, seed: int, batch_size: int) -> int:
+    """Load a checkpoint written by fit into this run and the model; return the first epoch to run."""
+    be = model.backend
+    ck = io.load_checkpoint(path, backend=be)
+    fit_info = (ck.extra or {}).get("fit")
+    if not isinstance(fit_info, dict) or ck.opt_state is None:
+        raise io.CheckpointError(f"{path}: not a checkpoint written by fit (no optimizer state or fit "
+                                 "progress); load it with an.load(path) instead")
+    what = _difference(ck.model, model)
+    if what:
+        raise ValueError(f"fit(resume=True): {path} holds a different model than this one: {what}")
+    wanted = {"optimizer": (ck.optimizer, optimizer), "seed": (fit_info.get("seed"), seed),
+              "batch_size": (fit_info.get("batch_size"), batch_size)}
+    for name, (saved, now) in wanted.items():
+        if saved != now:
+            raise ValueError(f"fit(resume=True): {path} was written with {name}={saved!r} but this call "
+                             f"has {name}={now!r}; resuming would not reproduce the run")
+    model.params, model.state = ck.model.params, ck.model.state
+    run.opt_state = ck.opt_state_on(be)
+    rng.bit_generator.state = ck.extra["rng"]
+    run.history.history = {k: list(v) for k, v in ck.extra.get("history", {}).items()}
+    first = int(fit_info["epoch"])
+    run.history.epoch = list(range(first))
+    return first
+
+
+def _difference(saved: Any, model: Any) -> str:
+    """What differs between two models' architectures, in words ("" if nothing)."""
+    if saved.dtype != model.dtype:
+        return f"the file's is {saved.dtype}, this one is {model.dtype}"
+    if len(saved.layers) != len(model.layers):
+        return f"the file's has {len(saved.layers)} layers, this one {len(model.layers)}"
+    for i, (a, b) in enumerate(zip(saved.layers, model.layers)):
+        if a != b:
+            return f"layer {i} is {a!r} in the file but {b!r} here"
+    return ""
 
 
 class _Progress:
@@ -248,7 +433,7 @@ class _Progress:
         self.verbose, self.epochs, self.bar = verbose, epochs, None
         if verbose == 1 and sys.stdout.isatty():
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # optional: the 'progress' extra
             except ImportError:
                 tqdm = None
             if tqdm is not None:
@@ -270,134 +455,3 @@ class _Progress:
             self.bar.close()
 
 
-def training_data(model: Any, x: Any, t: Any, loss: Loss, *, where: str = "fit") -> tuple[Any, Any]:
-    """Inputs and targets checked and moved to the model's device, as ``fit`` trains on them.
-
-    Class labels become one-hot rows here, once, rather than in every step (the
-    classification losses take either; this saves a few operations per step).
-    """
-    X = model._inputs(x, where=where)
-    n = X.shape[0]
-    T = model._targets(t, loss, where=where, n=n)
-    out = model.output_shape
-    if getattr(loss, "target", None) == "labels" and T.ndim == 1 and out and n * out[-1] <= 1 << 25:
-        T = one_hot(model.backend.xp, T, out[-1], X.dtype)
-    return X, T
-
-
-def _copy(xp: Any, tree: Any) -> Any:
-    """Copies of every array in a list/dict structure (packed ones stay packed)."""
-    if isinstance(tree, Flat):
-        return pack(xp, tree)
-    if isinstance(tree, list):
-        return [_copy(xp, v) for v in tree]
-    if isinstance(tree, dict):
-        return {k: _copy(xp, v) for k, v in tree.items()}
-    return xp.asarray(tree, copy=True)
-
-
-def _packs(be: Any, model: Any, optimizer: Any) -> bool:
-    """Whether fit packs (see :func:`_pack`): an elementwise optimizer with buffers
-    (plain SGD has none: its update is as short per array), a backend whose slices
-    are views, and a model within the backend's ``pack_limit``."""
-    limit = be.pack_limit
-    return (be.views and getattr(optimizer, "_elementwise", False) and bool(optimizer._slots)
-            and (limit is None or model.count_params() <= limit))
-
-
-def _pack(xp: Any, params: Any, state: dict[str, Any], optimizer: Any) -> tuple[Any, dict[str, Any]]:
-    """``params`` and the optimizer's per-parameter buffers as views into one buffer
-    each (:func:`anynet._tree.pack`), so that an elementwise optimizer updates
-    them all with a few operations. The values are the same; only the storage changes."""
-    params = pack(xp, params)
-    slots = set(getattr(optimizer, "_slots", ()))
-    return params, {k: pack(xp, v, params) if k in slots else v for k, v in state.items()}
-
-
-def _unpacked(params: Any) -> Any:
-    """A plain list of dicts for the model to hold (the arrays may stay views of fit's
-    buffer): the user may replace its entries without the buffer knowing."""
-    return [dict(d) for d in params] if isinstance(params, Flat) else params
-
-
-def _keep(be: Any, params: Any, state: Any) -> tuple[Any, Any]:
-    """(params, state) as they are now: references where steps create new arrays, copies
-    where they update in place or donate their buffers."""
-    if be.inplace or be.donates:
-        return _copy(be.xp, params), _copy(be.xp, state)
-    return params, state
-
-
-def _finite(xp: Any, params: Any) -> bool:
-    if isinstance(params, Flat):
-        return bool(xp.all(xp.isfinite(params.flat)))
-    return all(bool(xp.all(xp.isfinite(v))) for p in params for v in p.values())
-
-
-def _diverged(model: Any, step: Callable, start: tuple[Any, Any], X: Any, T: Any, batches: list,
-              epoch: int, epochs: int) -> None:
-    """Replay the epoch step by step from its start to name the step where the loss or
-    the parameters stopped being finite; leave the model at the last finite parameters."""
-    be, xp = model.backend, model.backend.xp
-    params, state = _keep(be, *start)
-    for s, idx in enumerate(batches):
-        kept = _keep(be, params, state)
-        new_params, new_state, value, _ = step(params, state, X, T, idx)
-        v = float(value)
-        if not math.isfinite(v) or not _finite(xp, new_params):
-            model.params = _unpacked(kept[0])
-            what = (f"the loss became {v}" if not math.isfinite(v)
-                    else "a gradient made the parameters non-finite")
-            raise FloatingPointError(
-                f"fit: training diverged in epoch {epoch + 1}/{epochs}, step {s + 1}/{len(batches)}: "
-                f"{what}. The model keeps its parameters from before that step. Lower the learning "
-                "rate, scale the inputs, or clip gradients (e.g. optimizer clip_norm=1.0)."
-            )
-        params, state = new_params, new_state
-    model.params = _unpacked(start[0])
-    raise FloatingPointError(
-        f"fit: training diverged in epoch {epoch + 1}/{epochs} but not when replayed step by step "
-        "(a non-deterministic backend?); the model keeps its parameters from the start of that epoch."
-    )
-
-
-def _save(model: Any, path: Any, run: Run, rng: Any, *, epoch: int, seed: int, batch_size: int) -> None:
-    from .io import save
-
-    save(model, path, opt_state=run.opt_state, optimizer=run.optimizer,
-         extra={"fit": {"epoch": epoch, "seed": seed, "batch_size": batch_size},
-                "history": run.history.history, "history_params": run.history.params,
-                "rng": rng.bit_generator.state})
-
-
-def _resume(model: Any, path: Any, run: Run, rng: Any, *, optimizer: Any, seed: int, batch_size: int,
-            inplace: bool) -> tuple[Any, int]:
-    """Load a checkpoint written by fit into this run; return (params, first epoch)."""
-    from .io import CheckpointError, load_checkpoint
-
-    be = model.backend
-    ck = load_checkpoint(path, backend=be)
-    fit_info = (ck.extra or {}).get("fit")
-    if not isinstance(fit_info, dict) or ck.opt_state is None:
-        raise CheckpointError(f"{path}: not a checkpoint written by fit (no optimizer state or fit "
-                              "progress); load it with an.load(path) instead")
-    if tuple(ck.model.layers) != tuple(model.layers) or ck.model.dtype != model.dtype:
-        raise ValueError(f"fit(resume=True): {path} holds a different model "
-                         f"({len(ck.model.layers)} layers, {ck.model.dtype}) than this one "
-                         f"({len(model.layers)} layers, {model.dtype})")
-    wanted = {"optimizer": (ck.optimizer, optimizer), "seed": (fit_info.get("seed"), seed),
-              "batch_size": (fit_info.get("batch_size"), batch_size)}
-    for name, (saved, now) in wanted.items():
-        if saved != now:
-            raise ValueError(f"fit(resume=True): {path} was written with {name}={saved!r} but this call "
-                             f"has {name}={now!r}; resuming would not reproduce the run")
-    params = ck.model.params
-    run.opt_state = ck.opt_state_on(be)
-    if inplace or be.donates:
-        params = _copy(be.xp, params)
-    model.params = params
-    rng.bit_generator.state = ck.extra["rng"]
-    run.history.history = {k: list(v) for k, v in ck.extra.get("history", {}).items()}
-    first = int(fit_info["epoch"])
-    run.history.epoch = list(range(first))
-    return params, first

@@ -20,7 +20,7 @@ import sys
 from array_api_compat import array_namespace
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,5 +59,5 @@ if __name__ == "__main__":
     model.fit(data.x_train, data.t_train, loss=an.losses.SoftmaxCrossEntropy(),
               optimizer=an.optim.Adam(lr=3e-3), epochs=10, verbose=0)
     acc = model.evaluate(data.x_test, data.t_test, loss=an.losses.SoftmaxCrossEntropy())["accuracy"]
-    slopes = an._backend.to_numpy(model.params[1]["a"])
+    slopes = an.backends.to_numpy(model.params[1]["a"])
     print(f"backend {be.name}: test accuracy {acc:.3f}; learned slopes from {slopes.min():.2f} to {slopes.max():.2f}")

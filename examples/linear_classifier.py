@@ -13,7 +13,7 @@ import math
 import sys
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 if len(sys.argv) > 1:
     an.use(sys.argv[1])

@@ -19,7 +19,7 @@ import numpy as np  # host data for the checks
 from array_api_compat import array_namespace
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 from anynet.gradcheck import numeric_grad, relative_error
 
 if len(sys.argv) > 1:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 from .test_train import blobs, mlp
 
@@ -49,7 +49,7 @@ def test_learning_rate_scheduler_changes_the_rate_without_recompiling(be):
     sched = cb.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
     model = mlp(seed=0)
     hist = model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=1.0), epochs=3,
-                     verbose=0, callbacks=[sched, lambda e, logs: seen.append(len(model._compiled))])
+                     verbose=0, callbacks=[sched, lambda e, logs: seen.append(len(model.engine._compiled))])
     assert hist.history["lr"] == pytest.approx([0.1, 0.05, 0.025])
     assert seen[0] == seen[-1]
 

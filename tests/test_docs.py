@@ -13,19 +13,21 @@ import anynet as an
 
 MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
-           "anynet.gradcheck", "anynet._backend"]
+           "anynet.gradcheck", "anynet.engine", "anynet.backends"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
 PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
-          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn"]
+          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.backends", "anynet.engine",
+          "anynet.train"]
 
 #: Where doctest looks: ``doctest.testmod(mod)`` runs only the docstrings of objects
 #: *defined* in ``mod``, so the layer files are listed themselves (``anynet.layers``
 #: only re-exports them).
-#: ``anynet._backend`` last, as before: its ``use`` example switches the current backend.
-DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet._backend"), "anynet.layers._base",
+#: ``anynet.backends`` last, as before: its ``use`` example switches the current backend.
+DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
-                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn", "anynet._backend"]
+                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet._tree",
+                   "anynet._packing", "anynet.sklearn", "anynet.backends._base", "anynet.backends"]
 
 #: Optional extras that a module's examples need (both are in the ``test`` extra).
 _NEEDS = {"anynet.sklearn": "sklearn", "anynet.plot": "matplotlib"}
@@ -67,12 +69,12 @@ def test_every_public_class_and_function_has_an_example_that_runs(modname):
     assert not not_run, f"examples that doctest never runs (add the module to DOCTEST_MODULES): {not_run}"
 
 
-@pytest.mark.parametrize("name", [n for n in an.layers.__all__ if n not in ("LAYERS",)] +
+@pytest.mark.parametrize("name", [n for n in an.layers.__all__ if n not in ("LAYERS", "ACTIVATIONS")] +
                          [n for n in an.losses.__all__ if n not in ("Loss", "Regularizer")])
 def test_layers_and_losses_document_their_shapes(name):
     obj = getattr(an.layers, name, None) or getattr(an.losses, name)
     doc = inspect.getdoc(obj) or ""
-    if obj in (an.layers.Layer,) or issubclass(obj, an.losses.Regularizer):
+    if obj in (an.layers.Layer,) or (isinstance(obj, type) and issubclass(obj, an.losses.Regularizer)):
         return
     assert "Shapes" in doc or "Shapes:" in doc, f"{name}: no Shapes section"
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import anynet as an
-from anynet import _backend
-from anynet._backend import get_backend, to_numpy
+from anynet import backends as _backends
+from anynet.backends import get_backend, to_numpy
 
 L = an.layers
 losses = an.losses
@@ -42,9 +42,9 @@ def other_backend(be):
 @pytest.fixture
 def fresh_backends():
     """Forget the cached Backend objects, so that a simulated install is really imported."""
-    _backend._cached.cache_clear()
+    _backends._cache.clear()
     yield
-    _backend._cached.cache_clear()
+    _backends._cache.clear()
 
 
 # ------------------------------------------------------------------ ranks and shapes
@@ -257,26 +257,30 @@ def test_backend_name_must_be_a_string(be):
         an.use(3)
 
 
-@pytest.mark.parametrize(("name", "extra"), [("jax", "jax"), ("torch", "torch"), ("array_api_strict", "strict")])
-def test_a_backend_that_is_not_installed_says_what_to_install(name, extra, be, monkeypatch, fresh_backends):
-    monkeypatch.setitem(_backend._MODULES, name, "anynet_test_not_installed")  # simulate: the import fails
+@pytest.mark.parametrize(("name", "package", "extra"), [("jax", "jax", "jax"), ("torch", "torch", "torch"),
+                                                  ("array_api_strict", "array-api-strict", "strict")])
+def test_a_backend_that_is_not_installed_says_what_to_install(name, package, extra, be, monkeypatch,
+                                                              fresh_backends):
+    # simulate: the import fails
+    monkeypatch.setattr(_backends._REGISTRY[name], "module", "anynet_test_not_installed")
     message = (rf"backend '{name}' is not installed \(anynet_test_not_installed cannot be imported: No module "
-               rf"named 'anynet_test_not_installed'\); install it with: pip install 'anynet\[{extra}\]'")
+               rf"named 'anynet_test_not_installed'\); install it with: pip install {package} \(from anynet's "
+               rf"source tree: pip install '\.\[{extra}\]'\)")
     with pytest.raises(an.BackendError, match=message):
         an.use(name)
     with pytest.raises(an.BackendError, match=message):
         an.Sequential([L.Linear(2, 2)], backend=name)
-    assert f"install it with: pip install 'anynet[{extra}]'" in an.available_backends()[name]
+    assert f"pip install '.[{extra}]'" in an.available_backends()[name]
 
 
 def test_a_broken_install_says_so_and_how_to_reinstall(be, monkeypatch, tmp_path, fresh_backends):
     (tmp_path / "anynet_test_broken.py").write_text(
         "raise OSError('libcudart.so.12: cannot open shared object file: No such file or directory')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(_backend._MODULES, "torch", "anynet_test_broken")
+    monkeypatch.setattr(_backends._REGISTRY["torch"], "module", "anynet_test_broken")
     with pytest.raises(an.BackendError, match=r"backend 'torch' is installed but broken: importing anynet_test_broken "
                                               r"failed with OSError: libcudart.so.12: cannot open shared object "
-                                              r"file.*; reinstall it with: pip install 'anynet\[torch\]'"):
+                                              r"file.*; reinstall it with: pip install torch"):
         an.use("torch")
 
 
@@ -316,7 +320,7 @@ def test_float64_on_a_device_without_it_is_refused_before_any_array(be):
         pytest.skip(f"torch cannot run here: {an.available_backends()['torch']}")
     import torch
 
-    mps = an.Backend("torch")
+    mps = _backends.TorchBackend()
     mps.device = torch.device("mps")  # simulate Apple's GPU, which has no float64
     message = (r"backend 'torch' on device mps cannot compute in float64 \(Apple's MPS has no 64-bit floats\); "
                r"use dtype='float32', or device='cpu' for float64")
@@ -358,7 +362,7 @@ def test_unknown_or_absent_devices_are_named(name, device, message, be):
         if exists:
             pytest.skip(f"this machine has jax device {device!r}")
     with pytest.raises(an.BackendError, match=message):
-        an.Backend(name, device)
+        an.backends.get_backend(name, device)
 
 
 # ------------------------------------------------------------------ non-numeric data

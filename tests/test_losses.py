@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 from .conftest import assert_close, rel_err
 
@@ -67,7 +67,7 @@ def test_value_and_grad_dtype_shape_and_parity(loss, y, t, dtype, be):
     value, dy = loss.value_and_grad(be.asarray(y, dtype=dtype), _put(be, t, dtype))
     assert tuple(value.shape) == () and value.dtype == be.dtype(dtype)
     assert tuple(dy.shape) == y.shape and dy.dtype == be.dtype(dtype)
-    nb = an._backend.get_backend("numpy")
+    nb = an.backends.get_backend("numpy")
     v0, d0 = loss.value_and_grad(nb.asarray(y, dtype=dtype), _put(nb, t, dtype))
     rtol = 1e-5 if dtype == "float32" else 1e-12
     assert_close(dy, d0, be, rtol=rtol, atol=rtol * 1e-2)

@@ -10,7 +10,7 @@ import pytest
 
 import anynet as an
 from anynet import _random
-from anynet._backend import get_backend, to_numpy
+from anynet.backends import get_backend, to_numpy
 
 from .conftest import assert_close, rel_err
 

@@ -9,7 +9,7 @@ import pytest
 
 import anynet as an
 from anynet import plot
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

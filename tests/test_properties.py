@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import anynet as an
 from anynet import _random
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 from anynet.gradcheck import numeric_grad, relative_error
 
 L = an.layers

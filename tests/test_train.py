@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 L = an.layers
 losses = an.losses
@@ -222,33 +222,35 @@ def test_checkpoint_every(be, tmp_path):
 @pytest.mark.parametrize("opt", [an.optim.SGD(lr=0.1, momentum=0.9), an.optim.Adam(lr=0.01, clip_norm=1.0)],
                          ids=lambda o: type(o).__name__)
 def test_packed_fit_equals_the_unpacked_fit(opt, be, monkeypatch):
-    """On backends with views, fit packs its copies of the parameters and the optimizer's
-    buffers into one buffer each; the run is the same as array by array."""
-    if not be.views:
-        pytest.skip(f"backend {be.name}: slices are not writable views (immutable or read-only arrays)")
+    """fit keeps small models as one flat array for elementwise optimizers with buffers; the
+    run is the same as array by array."""
     import anynet.train as train
 
     x, t = blobs(64)
     runs = []
+    real = train._packing
     for packs in (True, False):
-        monkeypatch.setattr(train, "_packs", lambda *a, packs=packs: packs)
+        monkeypatch.setattr(train, "_packing", lambda m, o, packs=packs: an._packing.Packing.of(m.params)
+                            if packs else None)
         model = mlp(seed=1, dtype="float64")
         h = model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=3, batch_size=8, seed=2,
                       verbose=0)
-        assert type(model.params) is list  # the model holds plain lists, packed or not
+        assert type(model.params) is list and all(type(d) is dict for d in model.params)
         runs.append((h.history["loss"], [to_numpy(v) for p in model.params for v in p.values()]))
+    monkeypatch.setattr(train, "_packing", real)
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-13)
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_fit_packs_small_models_with_stateful_optimizers_where_slices_are_views(be):
-    from anynet.train import _packs
+def test_fit_packs_small_models_with_stateful_elementwise_optimizers(be):
+    from anynet.train import _packing
 
     model = mlp(seed=0)
-    assert _packs(be, model, an.optim.Adam()) == be.views
-    assert not _packs(be, model, an.optim.SGD(lr=0.1))  # no buffers: nothing to gain
-    assert not _packs(be, model, type("Custom", (an.optim.SGD,), {"_elementwise": False})(lr=0.1, momentum=0.9))
+    assert (_packing(model, an.optim.Adam()) is not None) == (be.pack_limit != 0)
+    assert _packing(model, an.optim.SGD(lr=0.1)) is None  # no buffers: nothing to gain
+    custom = type("Custom", (an.optim.SGD,), {"elementwise": False})(lr=0.1, momentum=0.9)
+    assert _packing(model, custom) is None
 
 
 def test_multilabel_accuracy_is_the_share_of_right_decisions(be):
@@ -270,8 +272,8 @@ def test_accuracy_counted_per_epoch_equals_counted_per_step(be, monkeypatch):
 
     x, t = blobs(70)  # 8 full batches of 8 and a partial one
     hists = []
-    for limit in (train._STACK_LIMIT, 0):
-        monkeypatch.setattr(train, "_STACK_LIMIT", limit)
+    for limit in (train.STACK_LIMIT, 0):
+        monkeypatch.setattr(train, "STACK_LIMIT", limit)
         model = mlp(seed=3, dtype="float64", backend=be)
         hists.append(model.fit(x, t, loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.SGD(lr=0.1),
                                epochs=3, batch_size=8, seed=1, verbose=0).history)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import anynet as an
-from anynet._backend import to_numpy
+from anynet.backends import to_numpy
 
 L = an.layers
 losses = an.losses

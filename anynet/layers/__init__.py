@@ -6,8 +6,10 @@ from .dropout import Dropout
 from .linear import Linear
 from .maxout import Maxout
 from .reshape import Flatten
+from .stacks import ACTIVATIONS, mlp
 
 __all__ = [
+    "ACTIVATIONS",
     "ELU",
     "GELU",
     "LAYERS",
@@ -22,4 +24,5 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "mlp",
 ]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-__all__ = ["LAYERS", "Array", "Dense", "Layer", "Params", "Shape", "device_of", "ns"]
+__all__ = ["LAYERS", "Array", "Layer", "Params", "Shape", "SizedLayer", "device_of", "namespace"]
 
 Array = Any
 Params = dict[str, Array]
@@ -35,6 +35,13 @@ class Layer:
         first layer's input gradient is never used in training) and a ``dict``
         with exactly the keys of ``params``.
 
+    Layers with state that is not trained (BatchNorm's running mean and variance)
+    set ``stateful = True`` and define ``init_state() -> dict`` of host arrays; their
+    ``forward`` takes the layer's current state as ``state=`` and returns a third
+    item, the new state (updated in training, unchanged in inference). The model
+    keeps it beside the parameters (``model.state``), the training step returns it,
+    and checkpoints and ``model.to`` carry it.
+
     Neither may modify its arguments in place (JAX arrays are immutable, and a
     caller's arrays are the caller's). ``xp`` is the array namespace, resolved
     once per step by the model; a layer called on its own looks it up itself.
@@ -47,6 +54,8 @@ class Layer:
         Parameter names that weight penalties (L1/L2) apply to (weights, not biases).
     stochastic : bool
         True when ``forward`` needs a ``key`` in training (dropout).
+    stateful : bool
+        True when the layer has state that is not trained (see above).
 
     Examples
     --------
@@ -63,14 +72,19 @@ class Layer:
 
     regularized: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("_abstract", False):  # bases like Dense are not saved layers
+        if not cls.__dict__.get("_abstract", False):  # bases like SizedLayer are not saved layers
             LAYERS[cls.__name__] = cls
 
     def init(self, rng: Any) -> Params:
         """Initial parameters as host arrays (default: none)."""
+        return {}
+
+    def init_state(self) -> Params:
+        """Initial state that is not trained, as host arrays (default: none)."""
         return {}
 
     def forward(
@@ -105,8 +119,9 @@ class Layer:
         return self.forward(params, x, **kwargs)[0]
 
 
-class Dense(Layer):
-    """A layer from ``in_features`` to ``out_features`` per sample (Linear, Maxout)."""
+class SizedLayer(Layer):
+    """A layer from ``in_features`` to ``out_features`` per sample (Linear, Maxout): the
+    base class that checks the sizes of consecutive layers."""
 
     _abstract = True
 
@@ -122,6 +137,6 @@ class Dense(Layer):
         return (self.out_features,)
 
 
-def ns(xp: Any, *arrays: Array) -> Any:
+def namespace(xp: Any, *arrays: Array) -> Any:
     """The namespace: ``xp`` when given, else looked up from the arrays."""
     return xp if xp is not None else array_namespace(*arrays)

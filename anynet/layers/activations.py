@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
-from ._base import Array, Layer, Params, ns
+from ._base import Array, Layer, Params, namespace
 
 
 class _Elementwise(Layer):
@@ -21,11 +21,11 @@ class _Elementwise(Layer):
 
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
-        return self._f(ns(xp, x), x)
+        return self._f(namespace(xp, x), x)
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:
-        return self._df(ns(xp, dy), cache, dy), {}
+        return self._df(namespace(xp, dy), cache, dy), {}
 
     def _f(self, xp: Any, x: Array) -> tuple[Array, Any]:
         raise NotImplementedError
@@ -107,13 +107,13 @@ class ReLU(_Elementwise):
 
     # forward/backward written out (not via _f/_df): the most used activation, one call less
     def forward(self, params, x, /, *, training=False, key=None, xp=None):
-        y = ns(xp, x).maximum(x, 0.0)
+        y = namespace(xp, x).maximum(x, 0.0)
         return y, y
 
     def backward(self, params, cache, dy, /, *, need_dx=True, xp=None):
         # dx = dy [x > 0]  (y > 0 exactly where x > 0); a multiply by the mask is
         # about twice as fast as where() on NumPy, and the same once compiled
-        dx = ns(xp, dy).astype(cache > 0, dy.dtype)
+        dx = namespace(xp, dy).astype(cache > 0, dy.dtype)
         dx *= dy  # in place on the fresh mask (rebinds on JAX)
         return dx, {}
 

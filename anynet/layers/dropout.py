@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from .. import _random
-from ._base import Array, Layer, Params, ns
+from ._base import Array, Layer, Params, namespace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Dropout(Layer):
         if key is None:
             raise ValueError("Dropout: forward(training=True) needs a key, e.g. key=anynet.random.key(0) "
                              "(fit and train_step make their own)")
-        xp = ns(xp, x)
+        xp = namespace(xp, x)
         keep = _random.uniform(key, tuple(x.shape), x.dtype, xp=xp) >= self.p
         return xp.where(keep, x * (1.0 / (1.0 - self.p)), 0.0), keep
 
@@ -56,4 +56,4 @@ class Dropout(Layer):
                  xp: Any = None) -> tuple[Array | None, Params]:
         if cache is None:
             return dy, {}
-        return ns(xp, dy).where(cache, dy * (1.0 / (1.0 - self.p)), 0.0), {}
+        return namespace(xp, dy).where(cache, dy * (1.0 / (1.0 - self.p)), 0.0), {}

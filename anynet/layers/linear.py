@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ._base import Array, Dense, Params, ns
+from ._base import Array, Params, SizedLayer, namespace
 
 _INITS = {
     "he": "he_normal",
@@ -22,7 +22,7 @@ _INITS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Linear(Dense):
+class Linear(SizedLayer):
     """``y = x @ W.T + b``: one row of ``x`` per sample, ``W`` of shape (out, in).
 
     Parameters
@@ -104,6 +104,6 @@ class Linear(Dense):
         x = cache
         grads = {"W": dy.T @ x}  # dW = dy^T x
         if self.bias:
-            grads["b"] = ns(xp, dy).sum(dy, axis=0)  # db = sum over the batch of dy
+            grads["b"] = namespace(xp, dy).sum(dy, axis=0)  # db = sum over the batch of dy
         dx = dy @ params["W"] if need_dx else None  # dx = dy W
         return dx, grads

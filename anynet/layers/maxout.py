@@ -6,11 +6,11 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ._base import Array, Dense, Params, device_of, ns
+from ._base import Array, Params, SizedLayer, device_of, namespace
 
 
 @dataclasses.dataclass(frozen=True)
-class Maxout(Dense):
+class Maxout(SizedLayer):
     """``y_j = max_k (x @ W[k].T + b[k])_j``, the lecture's ``max(w1.x + b1, w2.x + b2)``.
 
     Parameters
@@ -58,7 +58,7 @@ class Maxout(Dense):
 
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
-        xp = ns(xp, x)
+        xp = namespace(xp, x)
         k, o, i = self.pieces, self.out_features, self.in_features
         W2 = xp.reshape(params["W"], (k * o, i))
         z = x @ W2.T + xp.reshape(params["b"], (1, k * o))  # all k pieces in one matmul
@@ -69,7 +69,7 @@ class Maxout(Dense):
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:
-        xp = ns(xp, dy)
+        xp = namespace(xp, dy)
         x, win = cache
         k, o, i = self.pieces, self.out_features, self.in_features
         # the gradient flows only into the winning piece: dz[n, k, j] = dy[n, j] [win[n, j] == k]

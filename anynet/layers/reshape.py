@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from ._base import Array, Layer, Params, Shape, ns
+from ._base import Array, Layer, Params, Shape, namespace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,11 +28,11 @@ class Flatten(Layer):
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
         shape = tuple(x.shape)
-        return ns(xp, x).reshape(x, (shape[0], math.prod(shape[1:]))), shape
+        return namespace(xp, x).reshape(x, (shape[0], math.prod(shape[1:]))), shape
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:
-        return ns(xp, dy).reshape(dy, cache), {}
+        return namespace(xp, dy).reshape(dy, cache), {}
 
     def output_shape(self, input_shape: Shape | None) -> Shape | None:
         return None if input_shape is None else (math.prod(input_shape),)

@@ -1,0 +1,327 @@
+"""The engine: the pure functions that run and train a stack of layers, and their
+compiled forms.
+
+Everything here is a pure function of arrays (no array is written in place, no
+global is read), so that a backend that compiles (``jax.jit``) can turn a whole
+training step, or a whole epoch, into one program. The engine knows layers,
+losses, optimizers and the backend; it does not know the model class, the fit
+loop or files (those sit above it and call it).
+
+How one batch travels (see ``docs/architecture.md``)::
+
+    forward:   x -> layer 0 -> ... -> layer L-1 -> y        (each keeps a cache)
+    loss:      value, dy = loss.value_and_grad(y, t)
+    backward:  dy -> layer L-1 -> ... -> layer 0             (each returns its grads)
+    update:    params, opt_state = optimizer.update(params, grads, opt_state)
+
+Layer state that is not trained (``layer.stateful``: BatchNorm's running
+statistics) travels beside the parameters: ``state`` is a list with one dict per
+layer, and every function here takes it and returns its new value.
+
+The compiled functions are cached per :class:`Engine` under a frozen
+:class:`TrainConfig` (loss, optimizer, regularizer, seed: all frozen
+dataclasses, so equal settings find the same compiled program).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import device as device_of
+
+from . import _random
+from ._packing import KEY, Packing
+from ._tree import Params, leaves
+from .backends import Backend
+from .layers import Layer
+from .losses import Loss, Regularizer
+
+__all__ = ["Engine", "TrainConfig"]
+
+Array = Any
+State = list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What a training step depends on besides the arrays: the key of the compile cache.
+
+    Attributes
+    ----------
+    loss : Loss
+    optimizer : Optimizer or None
+        ``None`` for functions that do not update (gradients, evaluation).
+    regularizer : Regularizer, optional
+    seed : int
+        Drives stochastic layers (dropout) together with the update count.
+    packing : Packing, optional
+        The parameters travel as one flat array (see :mod:`anynet._packing`).
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> a = an.engine.TrainConfig(an.losses.SoftmaxCrossEntropy(), an.optim.SGD(lr=0.1))
+    >>> b = an.engine.TrainConfig(an.losses.SoftmaxCrossEntropy(), an.optim.SGD(lr=0.1))
+    >>> a == b, hash(a) == hash(b)  # equal settings: the same compiled program
+    (True, True)
+    """
+
+    loss: Loss
+    optimizer: Any = None
+    regularizer: Regularizer | None = None
+    seed: int = 0
+    packing: Packing | None = None
+
+
+class Engine:
+    """The pure forward, backward and training functions of ``layers`` on ``backend``.
+
+    Parameters
+    ----------
+    layers : tuple of Layer
+    backend : Backend
+        Its namespace is used inside every function (the arrays are its arrays),
+        and its :meth:`~anynet.backends.Backend.jit` compiles them.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(3, 2), an.layers.ReLU()], seed=0)
+    >>> engine = model.engine
+    >>> x = np.ones((4, 3), dtype=np.float32)
+    >>> y, caches, state = engine.forward(model.params, model.state, x)
+    >>> grads = engine.backward(model.params, caches, np.ones_like(y))
+    >>> tuple(y.shape), sorted(grads[0]), state
+    ((4, 2), ['W', 'b'], [{}, {}])
+    """
+
+    def __init__(self, layers: tuple[Layer, ...], backend: Backend) -> None:
+        self.layers = tuple(layers)
+        self.backend = backend
+        self.stochastic = any(getattr(layer, "stochastic", False) for layer in self.layers)
+        self.stateful = any(getattr(layer, "stateful", False) for layer in self.layers)
+        self._compiled: dict[tuple[Any, ...], Callable] = {}
+
+    def __repr__(self) -> str:
+        return f"Engine({len(self.layers)} layers on {self.backend!r}, {len(self._compiled)} compiled)"
+
+    # ------------------------------------------------------------------ the pure core
+    def forward(self, params: Params, state: State, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, list[Any], State]:
+        """``(y, caches, new_state)``: every layer in turn, each keeping its cache.
+
+        ``key`` feeds stochastic layers in training; layer ``i`` gets ``fold_in(key, i)``.
+        """
+        xp = xp if xp is not None else self.backend.xp
+        caches, new_state = [], []
+        for i, layer in enumerate(self.layers):
+            k = _random.fold_in(key, i, xp=xp) if (key is not None and layer.stochastic) else None
+            if layer.stateful:
+                x, cache, s = layer.forward(params[i], x, training=training, key=k, xp=xp, state=state[i])
+            else:
+                x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp)
+                s = state[i]
+            caches.append(cache)
+            new_state.append(s)
+        return x, caches, new_state
+
+    def backward(self, params: Params, caches: list[Any], dy: Array, /, *, xp: Any = None) -> Params:
+        """The chain rule from the last layer to the first: the parameter gradients, in the
+        structure of ``params``. The first layer's input gradient is not computed."""
+        xp = xp if xp is not None else self.backend.xp
+        grads: Params = [{}] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy, need_dx=i > 0, xp=xp)
+        return grads
+
+    def value_and_grads(self, params: Params, state: State, x: Array, t: Array, /, *, loss: Loss,
+                        regularizer: Regularizer | None = None, training: bool = True,
+                        key: Array | None = None, xp: Any = None) -> tuple[Array, Params, State, Array]:
+        """``(loss value (0-d), grads, new_state, y)`` for one batch on the backend."""
+        xp = xp if xp is not None else self.backend.xp
+        y, caches, state = self.forward(params, state, x, training=training, key=key, xp=xp)
+        value, dy = loss.value_and_grad(y, t, xp=xp)
+        grads = self.backward(params, caches, dy, xp=xp)
+        if regularizer is not None:
+            penalty, rgrads = regularizer.value_and_grad(params, self.layers, xp=xp)
+            value = value + penalty
+            grads = [{k: g + r[k] if k in r else g for k, g in gd.items()} for gd, r in zip(grads, rgrads)]
+        return value, grads, state, y
+
+    def step_key(self, seed: int, step: Array, xp: Any) -> Array | None:
+        """The dropout key of update number ``step`` (``None`` without stochastic layers)."""
+        if not self.stochastic:
+            return None
+        n_update = xp.reshape(xp.astype(step, xp.int32), (1,))
+        return _random.fold_in(_random.key_from_seed(seed, xp=xp), n_update, xp=xp)
+
+    # ------------------------------------------------------------------ builders
+    def train_step(self, cfg: TrainConfig, *, gather: bool = False) -> Callable:
+        """``(params, state, opt_state, x, t[, idx]) -> (params, state, opt_state, loss, y)``.
+
+        ``gather``: ``x``/``t`` are the whole data set and ``idx`` the batch's
+        indices, taken inside the step (on a compiling backend the data stay put).
+        With ``cfg.packing``, ``params`` is ``[{"all": flat}]`` and ``opt_state``
+        packed alike (see :mod:`anynet._packing`).
+        """
+        xp = self.backend.xp
+        packing, optimizer = cfg.packing, cfg.optimizer
+
+        def step(params, state, opt_state, x, t, *idx):
+            if gather:
+                x, t = xp.take(x, idx[0], axis=0), xp.take(t, idx[0], axis=0)
+            layer_params = packing.unflatten(params[0][KEY], xp) if packing else params
+            key = self.step_key(cfg.seed, opt_state["step"], xp)
+            value, grads, state, y = self.value_and_grads(layer_params, state, x, t, loss=cfg.loss,
+                                                          regularizer=cfg.regularizer, key=key, xp=xp)
+            if packing:
+                grads = [{KEY: packing.flatten(grads, xp)}]
+            params, opt_state = optimizer.update(params, grads, opt_state, xp=xp)
+            return params, state, opt_state, value, y
+
+        return step
+
+    def train_epoch(self, cfg: TrainConfig, *, stack: bool) -> Callable:
+        """``(params, state, opt_state, X, T, batches) -> (params, state, opt_state, stats)``:
+        every row of ``batches`` (steps x batch_size indices) as one step, in one
+        :meth:`Backend.scan` (one compiled loop on JAX).
+
+        ``stats`` is one 1-D array ``[loss sum, right predictions, finite]`` (read from
+        the device once per epoch): the summed batch losses times the batch size,
+        the number of right predictions (0 for losses that do not classify), and
+        1.0 when the loss and every new parameter are finite.
+
+        ``stack``: keep every step's output and count the right predictions of the
+        whole epoch in one call after the loop (fewer operations); else count them
+        step by step (for outputs too large to keep).
+        """
+        be, loss = self.backend, cfg.loss
+        classifies = loss.classifies
+        stack = stack and classifies
+        step = self.train_step(cfg, gather=True)
+
+        def epoch(params, state, opt_state, X, T, batches):
+            xp = be.xp
+            zero = xp.zeros((), dtype=X.dtype, device=device_of(X))
+
+            def body(carry, idx):
+                p, s, o, total, correct = carry
+                p, s, o, value, y = step(p, s, o, X, T, idx)
+                if stack:
+                    return (p, s, o, total + value, correct), y
+                c = loss.correct(y, xp.take(T, idx, axis=0), xp=xp) if classifies else zero
+                return (p, s, o, total + value, correct + c), None
+
+            carry, ys = be.scan(body, (params, state, opt_state, zero, zero), batches)
+            params, state, opt_state, total, correct = carry
+            if stack:  # all the epoch's outputs against their targets, in one call
+                flat = xp.reshape(batches, (-1,))
+                y_all = xp.reshape(ys, (flat.shape[0], *ys.shape[2:]))
+                correct = loss.correct(y_all, xp.take(T, flat, axis=0), xp=xp)
+            total = total * batches.shape[1]
+            return params, state, opt_state, xp.stack([total, correct, self.all_finite(total, params, xp)])
+
+        return epoch
+
+    def predict_fn(self) -> Callable:
+        """``(params, state, x) -> y`` in inference mode."""
+        def predict(params, state, x):
+            return self.forward(params, state, x)[0]
+
+        return predict
+
+    def evaluate_fn(self, loss: Loss) -> Callable:
+        """``(params, state, x, t) -> (mean loss, right predictions or None)`` in inference mode."""
+        def evaluate(params, state, x, t):
+            y = self.forward(params, state, x)[0]
+            return loss.forward(y, t), loss.correct(y, t)
+
+        return evaluate
+
+    def grads_fn(self, cfg: TrainConfig, training: bool) -> Callable:
+        """``(params, state, x, t, key) -> (value, grads)``."""
+        def grads(params, state, x, t, key):
+            value, g, _, _ = self.value_and_grads(params, state, x, t, loss=cfg.loss, regularizer=cfg.regularizer,
+                                                  training=training, key=key)
+            return value, g
+
+        return grads
+
+    def value_fn(self, cfg: TrainConfig, training: bool) -> Callable:
+        """``(params, state, x, t, key) -> value`` (for finite differences)."""
+        def value(params, state, x, t, key):
+            y = self.forward(params, state, x, training=training, key=key)[0]
+            v = cfg.loss.forward(y, t)
+            if cfg.regularizer is not None:
+                v = v + cfg.regularizer.value_and_grad(params, self.layers)[0]
+            return v
+
+        return value
+
+    # ------------------------------------------------------------------ the compile cache
+    def compiled(self, kind: str, *config: Any) -> Callable:
+        """The builder ``kind`` (``"step"``, ``"epoch"``, ``"predict"``, ``"evaluate"``,
+        ``"grads"``, ``"value"``) applied to ``config`` and compiled, once per config.
+
+        ``"step"`` gathers its batch from the data (``idx`` last) like the epoch.
+        """
+        key = (kind, *config)
+        fn = self._compiled.get(key)
+        if fn is None:
+            build = {
+                "step": lambda cfg: self.train_step(cfg, gather=True),
+                "epoch": lambda cfg, stack: self.train_epoch(cfg, stack=stack),
+                "predict": self.predict_fn,
+                "evaluate": self.evaluate_fn,
+                "grads": self.grads_fn,
+                "value": self.value_fn,
+            }[kind]
+            fn = self._compiled[key] = self.backend.jit(build(*config))
+        return fn
+
+    def clear(self) -> None:
+        """Forget every compiled function (they are rebuilt on demand)."""
+        self._compiled.clear()
+
+    # ------------------------------------------------------------------ checks
+    @staticmethod
+    def all_finite(value: Array, params: Any, xp: Any) -> Array:
+        """1.0 (of ``value``'s dtype) when ``value`` and every array of ``params`` are finite, else 0.0."""
+        ok = xp.isfinite(value)
+        for p in leaves(params):
+            ok = ok & xp.all(xp.isfinite(p))
+        return xp.astype(ok, value.dtype)
+
+    def diagnose(self, params: Params, state: State, x: Array, t: Array, /, *, loss: Loss,
+                 regularizer: Regularizer | None = None, key: Array | None = None) -> str:
+        """Which layer first makes a step's numbers non-finite: its forward output, the
+        loss, or a layer's backward (input gradient or parameter gradients). Eager,
+        layer by layer: for error messages after training diverged."""
+        xp = self.backend.xp
+
+        def bad(a: Any) -> bool:
+            return a is not None and not bool(xp.all(xp.isfinite(a)))
+
+        caches, h = [], x
+        for i, layer in enumerate(self.layers):
+            k = _random.fold_in(key, i, xp=xp) if (key is not None and layer.stochastic) else None
+            if layer.stateful:
+                h, cache, _ = layer.forward(params[i], h, training=True, key=k, xp=xp, state=state[i])
+            else:
+                h, cache = layer.forward(params[i], h, training=True, key=k, xp=xp)
+            caches.append(cache)
+            if bad(h):
+                return f"layer {i} ({layer!r}) forward gave non-finite outputs"
+        value, dy = loss.value_and_grad(h, t, xp=xp)
+        if bad(value) or bad(dy):
+            return f"the loss ({loss!r}) became non-finite"
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, g = self.layers[i].backward(params[i], caches[i], dy, need_dx=i > 0, xp=xp)
+            names = sorted(k for k, v in g.items() if bad(v))
+            if names:
+                return f"layer {i} ({self.layers[i]!r}) backward gave non-finite gradients for {names}"
+            if bad(dy):
+                return f"layer {i} ({self.layers[i]!r}) backward gave a non-finite input gradient"
+        return "every gradient of the step is finite; the optimizer's update made the parameters non-finite"
