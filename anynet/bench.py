@@ -41,8 +41,13 @@ from typing import Any
 # host-side data, reference implementation and measurements
 import numpy as np
 
+from . import datasets, layers, losses, optim
+from ._version import __version__
 from .backends import get_backend, to_numpy
+from .engine import TrainConfig
 from .gradcheck import relative_error
+from .model import Sequential
+from .train import training_data
 
 __all__ = ["WORKLOADS", "Workload", "main", "run"]
 
@@ -169,10 +174,6 @@ def numpy_matmuls(w: Workload, params, x, t) -> tuple[Callable, None]:
 
 def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Callable]:
     """anynet exactly as fit runs it (see anynet.train.fit): the engine's compiled epoch."""
-    from . import Sequential, layers, losses, optim
-    from .engine import TrainConfig
-    from .train import training_data
-
     be = get_backend(backend)
     model = Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend=be)
     host = iter(params)
@@ -325,8 +326,6 @@ def peak_rss_mb() -> float:
 
 def memory_growth(backend: str = "numpy", epochs: int = 20) -> tuple[float, float]:
     """Peak RSS after epoch 2 and after the last epoch of fit on the mnist workload (MB)."""
-    from . import Sequential, layers, losses, optim
-
     w = WORKLOADS["mnist"]
     x, t, _ = _data(w, 20)
     model = Sequential(layers.mlp(784, (512, 256), 10), seed=0, backend=backend)
@@ -346,8 +345,6 @@ SKLEARN_SOLVERS = {
 
 
 def _anynet_optimizer(kind: str) -> Any:
-    from . import optim
-
     return {"momentum": lambda: optim.get("sgd", lr=0.05, momentum=0.9), "plain": lambda: optim.get("sgd", lr=0.05),
             "adam": lambda: optim.get("adam", lr=1e-3)}[kind]()
 
@@ -365,8 +362,6 @@ def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] 
     except ImportError:
         return None
     import warnings
-
-    from . import Sequential, datasets, layers, losses
 
     d = datasets.load("digits")
     w = WORKLOADS["digits"]
@@ -518,8 +513,6 @@ def _range(times: list[float]) -> str:
 
 def _header(peak: float) -> str:
     import array_api_compat
-
-    from ._version import __version__
 
     versions = [f"anynet {__version__}", f"numpy {np.__version__}", f"array-api-compat {array_api_compat.__version__}"]
     for mod in ("jax", "torch", "sklearn"):

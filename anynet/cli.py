@@ -12,13 +12,23 @@ on stderr says which); 2 a command-line usage error.
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import array_api_compat
+
+# host-side: inputs read from files, predictions written to files (never pickle)
+import numpy as np
+
+from . import bench, datasets, io, layers, optim, plot
 from ._version import __version__
+from .backends import available_backends, backend, get_backend, to_numpy, use
+from .losses import SoftmaxCrossEntropy
+from .model import Sequential
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "maxout")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
@@ -53,8 +63,6 @@ def _positive(kind: type) -> Any:
 
 def make_optimizer(name: str, lr: float | None) -> Any:
     """The command line's optimizer: ``sgd`` and ``nesterov`` with momentum 0.9, default learning rates."""
-    from . import optim
-
     kwargs: dict[str, Any] = {"lr": _DEFAULT_LR[name] if lr is None else lr}
     if name == "sgd":
         kwargs["momentum"] = 0.9
@@ -62,8 +70,6 @@ def make_optimizer(name: str, lr: float | None) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .datasets import DATASETS
-
     p = argparse.ArgumentParser(prog="anynet", description=__doc__.split("\n\n")[0],
                                 epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error.")
     p.add_argument("--version", action="version", version=f"anynet {__version__}")
@@ -76,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: $ANYNET_BACKEND or numpy)")
     t.add_argument("--device", default=None, help="device on the backend, e.g. cpu, gpu, cuda:0")
     src = t.add_mutually_exclusive_group()
-    src.add_argument("--dataset", default="digits", choices=DATASETS, help="bundled or generated dataset")
+    src.add_argument("--dataset", default="digits", choices=datasets.DATASETS, help="bundled or generated dataset")
     src.add_argument("--data", default=None, metavar="DIR",
                      help="a directory of MNIST-style IDX files (.gz or not) instead of --dataset")
     t.add_argument("--epochs", type=_positive(int), default=None,
@@ -111,18 +117,16 @@ def _parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------ train
 def cmd_train(args: argparse.Namespace) -> int:
-    import anynet as an
-
-    be = an.use(args.backend, args.device) if args.backend else an.backend()
-    data = an.datasets.load(args.data if args.data else args.dataset, seed=max(args.seed, 0))
+    be = use(args.backend, args.device) if args.backend else backend()
+    data = datasets.load(args.data if args.data else args.dataset, seed=max(args.seed, 0))
     epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
     n_classes = len(data.class_names)
-    model = an.Sequential(an.layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
+    model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
                           seed=args.seed, dtype=args.dtype)
     opt = make_optimizer(args.optimizer, args.lr)
-    loss = an.losses.SoftmaxCrossEntropy()
+    loss = SoftmaxCrossEntropy()
     say = (lambda *a: None) if args.quiet else print
-    say(f"anynet {an.__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
+    say(f"anynet {__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
         f"samples, {n_classes} classes; backend {be.name} ({be.device}), {args.dtype}")
     say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
         f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
@@ -135,16 +139,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  "
           f"({seconds:.1f}s training, {len(hist.epoch)} epochs, backend {be.name})")
     if args.save:
-        from .io import save
-
-        save(model, args.save, extra={"dataset": data.name, "class_names": list(data.class_names),
+        io.save(model, args.save, extra={"dataset": data.name, "class_names": list(data.class_names),
                                       "loss": "SoftmaxCrossEntropy",
                                       "mean": None if data.mean is None else data.mean.tolist(),
                                       "std": None if data.std is None else data.std.tolist()})
         say(f"model saved to {args.save}")
     if args.plot:
-        from . import plot
-
         if data.x_train.shape[1] == 2:
             plot.decision_boundary(model, data.x_train, data.t_train, args.plot, class_names=data.class_names)
         else:
@@ -155,9 +155,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ predict
 def _read_inputs(path: str) -> Any:
-    # host-side file reading: NumPy, never pickle
-    import numpy as np
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"--input {path!r}: no such file")
@@ -177,8 +174,6 @@ def _read_inputs(path: str) -> Any:
 
 
 def _write_outputs(path: str, values: Any) -> None:
-    import numpy as np  # host-side file writing
-
     p = Path(path)
     if p.suffix == ".npy":
         np.save(p, values, allow_pickle=False)
@@ -190,16 +185,9 @@ def _write_outputs(path: str, values: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np  # host-side: inputs from files, predictions to text
-
-    import anynet as an
-
-    from .backends import to_numpy
-    from .io import load_checkpoint
-
     if args.backend:
-        an.use(args.backend)
-    ckpt = load_checkpoint(args.model)
+        use(args.backend)
+    ckpt = io.load_checkpoint(args.model)
     model, extra = ckpt.model, ckpt.extra or {}
     x = _read_inputs(args.input)
     if extra.get("mean") is not None:  # the training set's standardization
@@ -222,17 +210,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ info
 def cmd_info(args: argparse.Namespace) -> int:
-    import platform
-
-    import array_api_compat
-
-    import anynet as an
-
-    print(f"anynet {an.__version__} (Python {platform.python_version()}, array-api-compat "
-          f"{array_api_compat.__version__}); current backend: {an.backend().name}")
-    for name, why in an.available_backends().items():
+    print(f"anynet {__version__} (Python {platform.python_version()}, array-api-compat "
+          f"{array_api_compat.__version__}); current backend: {backend().name}")
+    for name, why in available_backends().items():
         if why is None:
-            be = an.backends.get_backend(name)
+            be = get_backend(name)
             print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.visible_devices()))}")
         else:
             print(f"  {name:<17} unavailable: {why}")
@@ -242,9 +224,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its own parser, options passed through
-        from .bench import main as bench_main
-
-        return bench_main(argv[1:])
+        return bench.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -28,9 +28,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from ._base import Backend, BackendError
+from ._base import CACHE, REGISTRY, Backend, BackendError, cached, owner, to_numpy
 from ._cupy import CupyBackend
 from ._jax import JaxBackend
 from ._numpy import NumpyBackend
@@ -52,8 +50,8 @@ __all__ = [
     "using",
 ]
 
-_REGISTRY: dict[str, type[Backend]] = {}
-_cache: dict[tuple[str, str], Backend] = {}
+_REGISTRY = REGISTRY  # the registry lives in _base, beside the class
+_cache = CACHE
 _PUBLIC: list[str] = []
 
 #: The backend names a user may pass to :func:`use`, in the order of preference.
@@ -86,7 +84,7 @@ def register(cls: type[Backend], *, public: bool = True) -> type[Backend]:
     if public and cls.name not in _PUBLIC:
         _PUBLIC.append(cls.name)
     BACKENDS = tuple(_PUBLIC)
-    _cache.clear()
+    CACHE.clear()
     return cls
 
 
@@ -108,26 +106,6 @@ def _check_name(name: str) -> str:
 
 
 # ------------------------------------------------------------------ arrays of any backend
-def _owner(a: Any) -> type[Backend] | None:
-    for cls in _REGISTRY.values():
-        if cls.owns_type(a):
-            return cls
-    return None
-
-
-def to_numpy(a: Any) -> np.ndarray:
-    """A NumPy copy (or view, when free) of an array of any backend, or of a list.
-
-    >>> import anynet as an
-    >>> an.backends.to_numpy([1.0, 2.0])
-    array([1., 2.])
-    """
-    if isinstance(a, np.ndarray):
-        return a
-    cls = _owner(a)
-    return cls.to_host(a) if cls is not None else np.asarray(a)
-
-
 def backend_of(a: Any) -> Backend:
     """The :class:`Backend` (and device) an array lives on.
 
@@ -135,7 +113,7 @@ def backend_of(a: Any) -> Backend:
     >>> an.backends.backend_of(np.ones(3)).name
     'numpy'
     """
-    cls = _owner(a)
+    cls = owner(a)
     if cls is None:
         raise TypeError(f"not an array of a known backend: {type(a).__name__}")
     return get_backend(cls.name, cls.device_spec_of(a))
@@ -153,14 +131,6 @@ def namespace_name(a: Any) -> str:
 
 
 # ------------------------------------------------------------------ the current backend
-def _cached(name: str, device: str | int | None) -> Backend:
-    key = (name, "" if device is None else f"{type(device).__name__}:{device}")
-    be = _cache.get(key)
-    if be is None:
-        be = _cache[key] = _REGISTRY[name](device)
-    return be
-
-
 def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
     """The :class:`Backend` for ``name`` (``None``: the current one), created once per device.
 
@@ -174,7 +144,7 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
         return backend()
     name = _check_name(name)
     if device is None or isinstance(device, (str, int)):
-        return _cached(name, device)
+        return cached(name, device)
     return _REGISTRY[name](device)
 
 

@@ -11,9 +11,44 @@ from typing import Any, ClassVar
 # NumPy arrays): a hard dependency, so importing it here is free.
 import numpy as np
 
-__all__ = ["Backend", "BackendError"]
+__all__ = ["Backend", "BackendError", "to_numpy"]
 
 _DTYPES = ("float32", "float64", "int32", "int64", "bool")
+
+#: Every registered backend class by name (see ``anynet.backends.register``).
+REGISTRY: dict[str, type[Backend]] = {}
+#: The Backend objects made so far, by (name, device), so that each is made once.
+CACHE: dict[tuple[str, str], Backend] = {}
+
+
+def cached(name: str, device: str | int | None) -> Backend:
+    """The Backend ``name`` on ``device`` (a name, an index or ``None``), made once."""
+    key = (name, "" if device is None else f"{type(device).__name__}:{device}")
+    be = CACHE.get(key)
+    if be is None:
+        be = CACHE[key] = REGISTRY[name](device)
+    return be
+
+
+def owner(a: Any) -> type[Backend] | None:
+    """The registered backend class whose library ``a`` is an array of (``None``: none)."""
+    for cls in REGISTRY.values():
+        if cls.owns_type(a):
+            return cls
+    return None
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A NumPy copy (or view, when free) of an array of any backend, or of a list.
+
+    >>> import anynet as an
+    >>> an.backends.to_numpy([1.0, 2.0])
+    array([1., 2.])
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    cls = owner(a)
+    return cls.to_host(a) if cls is not None else np.asarray(a)
 
 
 class BackendError(RuntimeError):
@@ -124,9 +159,7 @@ class Backend:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # rebuilt by name and device (modules cannot be pickled), e.g. for joblib workers
-        from . import get_backend
-
-        return get_backend, (self.name, self._device_spec())
+        return cached, (self.name, self._device_spec())
 
     @property
     def version(self) -> str:
@@ -187,8 +220,6 @@ class Backend:
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
         """Put ``a`` (NumPy, a list, or an array of any backend) on this backend's device,
         in ``dtype`` (a name or dtype object; default: ``a``'s own)."""
-        from . import to_numpy
-
         dt = None if dtype is None else self.dtype(dtype)
         if self.owns(a):
             out = a if dt is None or a.dtype == dt else self.xp.astype(a, dt)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import Backend, BackendError
+from ._base import Backend, BackendError, to_numpy
 
 
 class CupyBackend(Backend):
@@ -66,8 +66,6 @@ class CupyBackend(Backend):
         return a.get()
 
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
-        from . import to_numpy
-
         dt = None if dtype is None else self.dtype(dtype)
         with self._lib.cuda.Device(self.device.id):
             if self.owns(a):

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._base import Backend, BackendError
+from ._base import Backend, BackendError, to_numpy
 
 
 class JaxBackend(Backend):
@@ -58,8 +58,6 @@ class JaxBackend(Backend):
         return "int64" if self._lib.config.jax_enable_x64 else "int32"
 
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
-        from . import to_numpy
-
         dt = None if dtype is None else self.dtype(dtype)
         if self.owns(a):
             out = a if dt is None or a.dtype == dt else a.astype(dt)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import Backend
+from ._base import Backend, to_numpy
 
 
 class NumpyBackend(Backend):
@@ -25,8 +25,6 @@ class NumpyBackend(Backend):
         return isinstance(a, (np.ndarray, np.generic))
 
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
-        from . import to_numpy
-
         out = np.asarray(to_numpy(a), dtype=None if dtype is None else self.dtype(dtype))
         return out.copy() if copy else out
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import Backend, BackendError
+from ._base import Backend, BackendError, to_numpy
 
 
 class TorchBackend(Backend):
@@ -65,8 +65,6 @@ class TorchBackend(Backend):
         return a.detach().cpu().numpy()
 
     def asarray(self, a: Any, dtype: Any = None, *, copy: bool | None = None) -> Any:
-        from . import to_numpy
-
         dt = None if dtype is None else self.dtype(dtype)
         if self.owns(a):
             return a.to(device=self.device, dtype=dt, copy=bool(copy))
