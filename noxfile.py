@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "parity"]
+nox.options.sessions = ["tests", "distributed", "lint", "parity"]
 nox.options.error_on_external_run = True
 
 BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
@@ -50,10 +50,20 @@ def tests(session: nox.Session, backend: str) -> None:
 
 
 @nox.session
+def distributed(session: nox.Session) -> None:
+    """Data-parallel training on JAX over 4 simulated CPU devices and over 2 processes (about 2 minutes)."""
+    session.install("-r", "backends/jax.txt")
+    session.install(".[test]")
+    session.run("pytest", "--backend=jax", "tests/test_distributed.py", *session.posargs,
+                env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and common mistakes with ruff."""
-    session.install("ruff>=0.6")
+    """Check style with ruff, and the floors of the architecture with import-linter."""
+    session.install("ruff>=0.6", "import-linter>=2.1")
     session.run("ruff", "check", "anynet", "tests", "examples", "noxfile.py", *session.posargs)
+    session.run("lint-imports")  # the contracts in pyproject.toml [tool.importlinter]
 
 
 @nox.session

@@ -46,6 +46,8 @@ class Sequential:
         A model keeps its backend; :meth:`to` makes a copy on another.
     device : optional
         Device on that backend (default: its default device).
+    devices : "all", int or list, optional
+        JAX: train data-parallel over several devices (see :func:`anynet.use`).
     input_shape : tuple of int, optional
         Per-sample input shape, for networks that do not start with a sized
         layer (``Flatten`` first, say). Inferred from the first layer otherwise.
@@ -82,6 +84,7 @@ class Sequential:
         dtype: str = "float32",
         backend: str | Backend | None = None,
         device: Any = None,
+        devices: Any = None,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
         layers = tuple(layers)
@@ -99,7 +102,7 @@ class Sequential:
         self.layers: tuple[Layer, ...] = layers
         self.dtype: str = dtype
         self.seed: int = seed
-        self.backend: Backend = get_backend(backend, device)
+        self.backend: Backend = get_backend(backend, device, devices=devices)
         self.backend.dtype(dtype)  # float64 on JAX: turn x64 on now, before any array exists
         self.input_shape, self.output_shape = self._check_sizes(input_shape)
         rng = self.backend.host_rng(seed)
@@ -304,7 +307,7 @@ class Sequential:
         fn = self.engine.compiled("predict")
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
-            return fn(self.params, self.state, X)
+            return fn(self.params, self.state, self.backend.put_batch(X))
         parts = [fn(self.params, self.state, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
         return self.backend.xp.concat(parts, axis=0)
 
@@ -362,10 +365,14 @@ class Sequential:
         self.engine = Engine(self.layers, self.backend)
 
     def to(self, backend: str | Backend | None = None, device: Any = None, *,
-           dtype: str | None = None) -> Sequential:
+           dtype: str | None = None, devices: Any = None) -> Sequential:
         """A copy of this model (parameters and layer state) on another backend/device
-        (DLPack where possible, else via the host), optionally in another dtype."""
-        be = self.backend if backend is None else get_backend(backend, device)
+        (DLPack where possible, else via the host), optionally in another dtype, or
+        replicated over ``devices`` for data-parallel training (JAX)."""
+        if backend is None and device is None and devices is None:
+            be = self.backend
+        else:
+            be = get_backend(self.backend.name if backend is None else backend, device, devices=devices)
         dtype = self.dtype if dtype is None else dtype
         if dtype not in ("float32", "float64"):
             raise ValueError(f"Sequential.to: dtype must be 'float32' or 'float64', got {dtype!r}")

@@ -117,7 +117,10 @@ def fit(
     epochs : int
         Passes over the data.
     batch_size : int
-        Samples per step; the last, smaller batch of an epoch is used too.
+        Samples per step; the last, smaller batch of an epoch is used too. On a model
+        spread over several devices (data-parallel, JAX) a multiple of their number:
+        each device computes ``batch_size / n_devices`` samples of every step (the
+        last, smaller batch runs on all devices replicated).
     validation_data : (x_val, t_val), optional
         Evaluated after every epoch (``val_loss``, ``val_accuracy``).
     seed : int
@@ -178,8 +181,13 @@ def fit(
     val = _validation(model, validation_data, loss, where)
     n = X.shape[0]
     full, rest = divmod(n, batch_size)
+    n_dev = len(be.devices)
+    if batch_size % n_dev:
+        raise ValueError(f"{where}: batch_size={batch_size} does not split over the model's {n_dev} devices; "
+                         f"use a multiple of {n_dev} (each device computes batch_size / {n_dev} samples)")
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": full + (rest > 0), "samples": n,
-                    "backend": be.name, "dtype": model.dtype})
+                    "backend": be.name, "dtype": model.dtype, "devices": [str(d) for d in be.devices],
+                    "per_device_batch": batch_size // n_dev})
     run = Run(model, optimizer, optimizer.init(model.params), hist)
     rng = be.host_rng(seed)
     first = 0
@@ -244,8 +252,8 @@ def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[A
     n = X.shape[0]
     full, rest = divmod(n, batch_size)
     stats = None
-    if full:
-        batches = xp.reshape(order[:full * batch_size], (full, batch_size))
+    if full:  # one row of indices per step, split over the devices for data-parallel training
+        batches = engine.backend.put_batch(xp.reshape(order[:full * batch_size], (full, batch_size)), axis=1)
         params, state, opt_state, stats = epoch_fn(params, state, opt_state, X, T, batches)
     if rest:  # the last, partial batch: [loss sum, right predictions, finite] as the epoch's
         idx = order[full * batch_size:]

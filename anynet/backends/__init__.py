@@ -30,7 +30,7 @@ from typing import Any
 
 from ._base import CACHE, REGISTRY, Backend, BackendError, cached, owner, to_numpy
 from ._cupy import CupyBackend
-from ._jax import JaxBackend
+from ._jax import JaxBackend, initialize_distributed
 from ._numpy import NumpyBackend
 from ._strict import StrictBackend
 from ._torch import TorchBackend
@@ -43,6 +43,7 @@ __all__ = [
     "backend",
     "backend_of",
     "get_backend",
+    "initialize_distributed",
     "namespace_name",
     "register",
     "to_numpy",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 _REGISTRY = REGISTRY  # the registry lives in _base, beside the class
-_cache = CACHE
+_cache = CACHE  # (both names kept for the tests)
 _PUBLIC: list[str] = []
 
 #: The backend names a user may pass to :func:`use`, in the order of preference.
@@ -131,21 +132,31 @@ def namespace_name(a: Any) -> str:
 
 
 # ------------------------------------------------------------------ the current backend
-def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
+def get_backend(name: str | Backend | None = None, device: Any = None, *, devices: Any = None) -> Backend:
     """The :class:`Backend` for ``name`` (``None``: the current one), created once per device.
+
+    ``devices`` (JAX): ``"all"``, a count, or a list of devices (names, indices or
+    device objects) to train data-parallel over: parameters replicated, batches split.
 
     >>> import anynet as an
     >>> an.backends.get_backend("numpy") is an.backends.get_backend("numpy")
     True
     """
-    if isinstance(name, Backend):
+    if isinstance(name, Backend) and devices is None:
         return name
+    if isinstance(name, Backend):
+        name = name.name
     if name is None:
-        return backend()
+        if devices is None:
+            return backend()
+        name = backend().name
     name = _check_name(name)
-    if device is None or isinstance(device, (str, int)):
-        return cached(name, device)
-    return _REGISTRY[name](device)
+    if isinstance(devices, tuple):
+        devices = list(devices)
+    plain = devices is None or isinstance(devices, (str, int)) or all(isinstance(d, (str, int)) for d in devices)
+    if (device is None or isinstance(device, (str, int))) and plain:
+        return cached(name, device, devices)
+    return REGISTRY[name](device, devices=devices) if devices is not None else REGISTRY[name](device)
 
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("anynet_backend", default=None)
@@ -186,7 +197,7 @@ def backend() -> Backend:
     return be
 
 
-def use(name: str | Backend = "numpy", device: Any = None) -> Backend:
+def use(name: str | Backend = "numpy", device: Any = None, *, devices: Any = None) -> Backend:
     """Make ``name`` the current backend and return it.
 
     Parameters
@@ -196,6 +207,10 @@ def use(name: str | Backend = "numpy", device: Any = None) -> Backend:
     device : str, int or device object, optional
         Where arrays go: ``"cpu"``, ``"gpu"``/``"cuda:0"``... (default: the
         library's default device).
+    devices : "all", int or list, optional
+        JAX only: train data-parallel over these devices (``"all"``, the first
+        ``n``, or a list): parameters and layer state replicated, each batch split
+        over the devices, gradients summed by the compiled step (an all-reduce).
 
     Examples
     --------
@@ -203,13 +218,13 @@ def use(name: str | Backend = "numpy", device: Any = None) -> Backend:
     >>> an.use("numpy")
     Backend(name='numpy', device='cpu')
     """
-    be = get_backend(name, device)
+    be = get_backend(name, device, devices=devices)
     _current.set(be)
     return be
 
 
 @contextlib.contextmanager
-def using(name: str | Backend, device: Any = None) -> Iterator[Backend]:
+def using(name: str | Backend, device: Any = None, *, devices: Any = None) -> Iterator[Backend]:
     """Switch the current backend inside a ``with`` block; restored on exit, also on error.
 
     >>> import anynet as an
@@ -217,7 +232,7 @@ def using(name: str | Backend, device: Any = None) -> Iterator[Backend]:
     ...     be.name
     'numpy'
     """
-    token = _current.set(get_backend(name, device))
+    token = _current.set(get_backend(name, device, devices=devices))
     try:
         yield _current.get()  # type: ignore[misc]
     finally:

@@ -21,12 +21,14 @@ REGISTRY: dict[str, type[Backend]] = {}
 CACHE: dict[tuple[str, str], Backend] = {}
 
 
-def cached(name: str, device: str | int | None) -> Backend:
-    """The Backend ``name`` on ``device`` (a name, an index or ``None``), made once."""
-    key = (name, "" if device is None else f"{type(device).__name__}:{device}")
+def cached(name: str, device: str | int | None, devices: Any = None) -> Backend:
+    """The Backend ``name`` on ``device`` (a name, an index or ``None``) or over ``devices``
+    (``"all"``, a count, or a list of names or indices), made once."""
+    spec = devices if not isinstance(devices, list) else tuple(devices)
+    key = (name, "" if device is None else f"{type(device).__name__}:{device}", repr(spec))
     be = CACHE.get(key)
     if be is None:
-        be = CACHE[key] = REGISTRY[name](device)
+        be = CACHE[key] = REGISTRY[name](device, devices=devices) if devices is not None else REGISTRY[name](device)
     return be
 
 
@@ -92,7 +94,8 @@ class Backend:
         The device new arrays are placed on, in the library's own terms.
     devices : tuple
         Every device the backend computes on: ``(device,)``, or, for data-parallel
-        training, the devices a batch is split over (parameters are replicated).
+        training (``an.use("jax", devices="all")``), the devices each batch is split
+        over; parameters and layer state are then replicated on all of them.
 
     Examples
     --------
@@ -115,11 +118,14 @@ class Backend:
     #: Top-level module names of the library's array types (``type(a).__module__``).
     array_modules: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, device: Any = None) -> None:
+    def __init__(self, device: Any = None, *, devices: Any = None) -> None:
         self._lib = self._import()
         self.device = self._device(self._lib, device)  # first: without a GPU, say so plainly
         self.xp = self._namespace(self._lib)
         self.devices: tuple[Any, ...] = (self.device,)
+        if devices is not None and devices not in (1, [self.device], (self.device,)):
+            raise BackendError(f"backend {self.name!r} computes on one device; devices={devices!r} "
+                               "(data-parallel training over several) is for backend 'jax'")
 
     # ------------------------------------------------------------ subclass hooks
     def _namespace(self, lib: Any) -> Any:
@@ -141,6 +147,10 @@ class Backend:
         """The ``device`` argument that rebuilds this backend (for pickling)."""
         return None
 
+    def _devices_spec(self) -> Any:
+        """The ``devices`` argument that rebuilds this backend (``None``: one device)."""
+        return None
+
     @classmethod
     def device_spec_of(cls, a: Any) -> Any:
         """The ``device`` argument of the backend that array ``a`` lives on."""
@@ -148,6 +158,8 @@ class Backend:
 
     # ------------------------------------------------------------ info
     def __repr__(self) -> str:
+        if len(self.devices) > 1:
+            return f"Backend(name={self.name!r}, devices=[{', '.join(map(str, self.devices))}])"
         return f"Backend(name={self.name!r}, device={str(self.device)!r})"
 
     def __eq__(self, other: object) -> bool:
@@ -159,7 +171,7 @@ class Backend:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # rebuilt by name and device (modules cannot be pickled), e.g. for joblib workers
-        return cached, (self.name, self._device_spec())
+        return cached, (self.name, self._device_spec(), self._devices_spec())
 
     @property
     def version(self) -> str:
@@ -226,9 +238,10 @@ class Backend:
             return self.xp.asarray(out, copy=True) if copy else out
         return self.xp.asarray(to_numpy(a), dtype=dt, device=self.device, copy=copy)
 
-    def put_batch(self, a: Any) -> Any:
-        """Place a batch (samples on axis 0) for computing: on the device, or split
-        over :attr:`devices` for data-parallel training."""
+    def put_batch(self, a: Any, *, axis: int = 0) -> Any:
+        """Place an array whose ``axis`` runs over samples for computing: as it is on
+        one device; split along ``axis`` over :attr:`devices` for data-parallel training
+        (where that axis divides evenly; replicated otherwise)."""
         return a
 
     # ------------------------------------------------------------ computing
