@@ -6,7 +6,7 @@ Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-st
 ...                        an.layers.Linear(32, 10)], seed=0)
 """
 
-from . import callbacks, datasets, io, layers, losses, optim, plot, random
+from . import callbacks, datasets, export, io, layers, losses, optim, plot, random
 from ._backend import BACKENDS, Backend, BackendError, available_backends, backend, use, using
 from .gradcheck import gradcheck
 from .io import load, save
@@ -26,6 +26,7 @@ __all__ = [
     "backend",
     "callbacks",
     "datasets",
+    "export",
     "gradcheck",
     "io",
     "layers",

@@ -567,3 +567,10 @@ class Sequential:
         new.params = [{k: be.asarray(v, dtype=dtype) for k, v in p.items()} for p in self.params]
         new._compiled = {}
         return new
+
+    def export_onnx(self, path: Any, /, **kwargs: Any) -> Any:
+        """Write the inference pass to an ONNX file; see :func:`anynet.export.export_onnx`
+        for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs ``anynet[onnx]``)."""
+        from .export import export_onnx
+
+        return export_onnx(self, path, **kwargs)
