@@ -13,11 +13,11 @@ import anynet as an
 
 MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
-           "anynet.gradcheck", "anynet._backend"]
+           "anynet.gradcheck", "anynet.export", "anynet._backend"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
 PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
-          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn"]
+          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.export"]
 
 #: Where doctest looks: ``doctest.testmod(mod)`` runs only the docstrings of objects
 #: *defined* in ``mod``, so the layer files are listed themselves (``anynet.layers``
@@ -27,13 +27,14 @@ DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet._backend"), "anynet.laye
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
                    "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn", "anynet._backend"]
 
-#: Optional extras that a module's examples need (both are in the ``test`` extra).
-_NEEDS = {"anynet.sklearn": "sklearn", "anynet.plot": "matplotlib"}
+#: Optional extras that a module's examples need (sklearn and matplotlib are in the ``test``
+#: extra; the ``onnx`` extra only in the onnx nox session).
+_NEEDS = {"anynet.sklearn": ("sklearn",), "anynet.plot": ("matplotlib",),
+          "anynet.export": ("ndonnx", "onnx", "onnxruntime")}
 
 
 def _import(modname):
-    needed = _NEEDS.get(modname)
-    if needed is not None:
+    for needed in _NEEDS.get(modname, ()):
         pytest.importorskip(needed, reason=f"{modname}'s examples need {needed}, not installed here")
     return importlib.import_module(modname)
 
