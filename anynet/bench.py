@@ -576,7 +576,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
+    p.add_argument("--inference", action="store_true",
+                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs anynet[onnx])")
     args = p.parse_args(argv)
+    if args.inference:  # its own module (anynet.bench_inference)
+        from .bench_inference import main as inference_main
+
+        return inference_main(repeats=args.repeats, quick=args.quick)
     wl = [s for s in args.workloads.split(",") if s]
     bad = [s for s in wl if s not in WORKLOADS]
     if bad:

@@ -349,3 +349,14 @@ def test_the_export_example_classifies_with_onnxruntime_alone(tmp_path):
     assert m is not None, r.stdout
     acc = float(re.search(r"onnxruntime test accuracy ([0-9.]+)", r.stdout).group(1))
     assert acc > 0.9, r.stdout
+
+
+def test_bench_inference_rows_compute_the_same_as_predict():
+    """The inference benchmark's correctness column, not its timings."""
+    r = _run(["-m", "anynet", "bench", "--inference", "--quick"])
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith(("digits (W1)", "mnist (W2)"))]
+    assert [(row[0], row[2]) for row in rows] == [("digits", "1"), ("digits", "256"), ("mnist", "1"),
+                                                  ("mnist", "256")], r.stdout
+    for row in rows:
+        assert float(row[-1]) <= 1e-5, row
