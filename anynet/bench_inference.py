@@ -69,8 +69,8 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), *, repeats: int = 15, ca
                 n = calls or (200 if batch == 1 else max(5, 20_000 // (batch * w.sizes[1] // 64)))
                 a_times, o_times = [], []
                 for _ in range(repeats):
-                    a_times.append(_time(lambda x=x: model.predict(x), n))
-                    o_times.append(_time(lambda x=x: session.run(None, {"x": x}), n))
+                    a_times.append(_time(lambda x=x, m=model: m.predict(x), n))
+                    o_times.append(_time(lambda x=x, s=session: s.run(None, {"x": x}), n))
                 a, o = statistics.median(a_times), statistics.median(o_times)
                 rows.append({"workload": name, "batch": batch, "anynet": a, "onnxruntime": o,
                              "ratio": a / o, "check": check})

@@ -251,7 +251,8 @@ def _add_export_parser(sub: Any, fmt: Any) -> None:
     e.add_argument("--out", required=True, metavar="FILE.onnx", help="the ONNX file to write")
     e.add_argument("--proba", action="store_true", help="add a 'probabilities' output (softmax or sigmoid)")
     e.add_argument("--labels", action="store_true", help="add a 'labels' output (class indices, int64)")
-    e.add_argument("--opset", type=_positive(int), default=None, help="convert to this ai.onnx opset (None: the one ndonnx writes)")
+    e.add_argument("--opset", type=_positive(int), default=None,
+                   help="convert to this ai.onnx opset (None: the one ndonnx writes)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -328,7 +328,7 @@ def test_cli_export_of_a_checkpoint_takes_raw_inputs_like_predict(tmp_path):
     r = _run(["-m", "anynet", "predict", "--model", str(ckpt), "--input", str(tmp_path / "x.npy")])
     assert r.returncode == 0, r.stderr
     names = r.stdout.split()
-    logits, probs, labels = run_onnx(out, raw.astype(np.float32))
+    _, probs, labels = run_onnx(out, raw.astype(np.float32))
     class_names = np.asarray(["setosa", "versicolor", "virginica"])
     assert len(names) == 150
     np.testing.assert_array_equal(class_names[labels], names)
