@@ -7,8 +7,10 @@ timing: the largest relative difference of the outputs is printed). Each figure
 is the median over rounds of the mean time of ``calls`` back-to-back calls; the
 two runners alternate within each round, so that the machine's drifting speed
 affects both alike. ``predict`` includes what it does for a user (input checks,
-the move to the backend); the onnxruntime session is created once, with its
-default threads.
+the move to the backend); the onnxruntime session is created once. Threads:
+the libraries' defaults; ``OMP_NUM_THREADS=1 anynet bench --inference`` makes
+both single-threaded (NumPy's BLAS reads it; onnxruntime is given it here),
+steadier on a busy machine.
 
 Needs the ``onnx`` extra (``pip install 'anynet[onnx]'``).
 """
@@ -48,8 +50,10 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), *, repeats: int = 15, ca
     from .bench import WORKLOADS
     from .cli import build_mlp
 
+    threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)  # 0: onnxruntime's default
     print(f"anynet inference: predict on NumPy {np.__version__} vs onnxruntime {ort.__version__} "
-          f"({os.cpu_count()} CPUs); median of {repeats} rounds, microseconds per call")
+          f"({os.cpu_count()} CPUs, OMP_NUM_THREADS={threads or 'unset'}); median of {repeats} rounds, "
+          "microseconds per call")
     print(f"{'workload':<18} {'batch':>5} {'anynet-numpy':>13} {'onnxruntime':>12} {'anynet/ort':>10} "
           f"{'max rel diff':>12}")
     rows = []
@@ -60,7 +64,9 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), *, repeats: int = 15, ca
                                   dtype="float32", backend="numpy")
             path = os.path.join(tmp, f"{name}.onnx")
             model.export_onnx(path)
-            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
             for batch in batches:
                 x = np.random.default_rng(1).normal(size=(batch, w.sizes[0])).astype(np.float32)
                 ours = np.asarray(to_numpy(model.predict(x)))
