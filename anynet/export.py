@@ -134,7 +134,7 @@ def _failing_line(exc: BaseException, layer: Any) -> str:
     except TypeError:
         src = None
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if src is not None and os.path.samefile(f.filename, src)] if src else []
+    own = [f for f in frames if src and os.path.realpath(f.filename) == os.path.realpath(src)]
     frame = own[-1] if own else (frames[-1] if frames else None)
     if frame is None:
         return "?"
@@ -442,7 +442,10 @@ def export_onnx(model: Any, path: str | os.PathLike, /, *, outputs: Iterable[str
     if opset is not None:
         from onnx import version_converter
 
-        proto = version_converter.convert_version(proto, int(opset))
+        try:
+            proto = version_converter.convert_version(proto, int(opset))
+        except Exception as exc:  # onnx raises its own C++ errors here
+            raise ExportError(f"export_onnx: cannot convert the graph to opset {opset}: {exc}") from exc
     onnx.checker.check_model(proto, full_check=True)
     path = Path(path)
     _write_atomically(proto.SerializeToString(), path)

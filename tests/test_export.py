@@ -307,6 +307,9 @@ def test_an_older_opset_can_be_asked_for(tmp_path):
     assert info.opset == 18
     x = inputs(model, 7)
     assert rel(run_onnx(tmp_path / "m.onnx", x)[0], to_numpy(model.predict(x))) <= 1e-5
+    with pytest.raises(ExportError, match="cannot convert the graph to opset 7"):
+        model.export_onnx(tmp_path / "old.onnx", opset=7)
+    assert not (tmp_path / "old.onnx").exists()
 
 
 # ------------------------------------------------------------------ as a user runs it
