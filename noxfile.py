@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "distributed", "lint", "parity"]
+nox.options.sessions = ["tests", "distributed", "lint", "parity", "onnx"]
 nox.options.error_on_external_run = True
 
 BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
@@ -74,6 +74,14 @@ def parity(session: nox.Session) -> None:
         session.install("-r", "backends/cupy.txt")
     session.install(".")
     session.run("python", "-m", "anynet.parity", *session.posargs)
+
+
+@nox.session
+def onnx(session: nox.Session) -> None:
+    """ONNX export: onnxruntime's outputs against predict, the CLI and the example (NumPy; ~1 min)."""
+    session.install(".[test,onnx]")
+    session.run("pytest", "--backend=numpy", "tests/test_export.py", *session.posargs)
+    session.run("pytest", "--backend=numpy", "tests/test_docs.py", "-k", "export")
 
 
 @nox.session(default=False)

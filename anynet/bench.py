@@ -41,7 +41,7 @@ from typing import Any
 # host-side data, reference implementation and measurements
 import numpy as np
 
-from . import datasets, layers, losses, optim
+from . import bench_inference, datasets, layers, losses, optim
 from ._version import __version__
 from .backends import get_backend, to_numpy
 from .engine import TrainConfig
@@ -561,7 +561,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
+    p.add_argument("--inference", action="store_true",
+                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs anynet[onnx])")
     args = p.parse_args(argv)
+    if args.inference:  # its own module
+        return bench_inference.main(repeats=args.repeats, quick=args.quick)
     wl = [s for s in args.workloads.split(",") if s]
     bad = [s for s in wl if s not in WORKLOADS]
     if bad:

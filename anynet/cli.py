@@ -4,6 +4,7 @@
 ``anynet predict``  predictions of a saved model for inputs in a .npy or .csv file
 ``anynet info``     the backends, their versions and devices, and why any cannot run
 ``anynet bench``    time anynet against hand-written NumPy, PyTorch, JAX, scikit-learn
+``anynet export``   write a saved model as an ONNX file (needs ``pip install 'anynet[onnx]'``)
 
 Exit codes: 0 success; 1 an error in the data, a file or a backend (the message
 on stderr says which); 2 a command-line usage error.
@@ -24,7 +25,7 @@ import array_api_compat
 # host-side: inputs read from files, predictions written to files (never pickle)
 import numpy as np
 
-from . import bench, datasets, io, layers, optim, plot
+from . import bench, datasets, export, io, layers, losses, optim, plot
 from ._version import __version__
 from .backends import available_backends, backend, get_backend, to_numpy, use
 from .losses import SoftmaxCrossEntropy
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time anynet against hand-written NumPy, PyTorch, JAX and scikit-learn",
                        add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
+    _add_export_parser(sub, fmt)
     return p
 
 
@@ -208,6 +210,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ export
+def _add_export_parser(sub: Any, fmt: Any) -> None:
+    e = sub.add_parser("export", help="write a saved model as an ONNX file (onnxruntime runs it without anynet)",
+                       formatter_class=fmt)
+    e.add_argument("--model", required=True, metavar="FILE", help="a model written by anynet train --save")
+    e.add_argument("--out", required=True, metavar="FILE.onnx", help="the ONNX file to write")
+    e.add_argument("--proba", action="store_true", help="add a 'probabilities' output (softmax or sigmoid)")
+    e.add_argument("--labels", action="store_true", help="add a 'labels' output (class indices, int64)")
+    e.add_argument("--opset", type=_positive(int), default=None,
+                   help="convert to this ai.onnx opset (None: the one ndonnx writes)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    ckpt = io.load_checkpoint(args.model)
+    model, extra = ckpt.model, ckpt.extra or {}
+    # the training set's standardization, which anynet predict applies on the host, goes into the graph
+    standardize = (extra["mean"], extra["std"]) if extra.get("mean") is not None else None
+    name = extra.get("loss")
+    loss = getattr(losses, name)() if name in losses.__all__ else None
+    outputs = ["logits"] + ["probabilities"] * args.proba + ["labels"] * args.labels
+    try:
+        info = export.export_onnx(model, args.out, outputs=outputs, loss=loss, standardize=standardize,
+                           opset=args.opset)
+    except ImportError as exc:
+        raise RuntimeError(str(exc)) from None
+    print(info)
+    if standardize is not None:
+        print("inputs are raw features: the training set's standardization is part of the graph")
+    if args.labels and extra.get("class_names"):
+        print(f"labels index the classes {', '.join(map(str, extra['class_names']))}")
+    return 0
+
+
 # ------------------------------------------------------------------ info
 def cmd_info(args: argparse.Namespace) -> int:
     print(f"anynet {__version__} (Python {platform.python_version()}, array-api-compat "
@@ -231,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info}[args.command](args)
+        return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
+                "export": cmd_export}[args.command](args)
     except (ValueError, TypeError, RuntimeError, OSError, KeyError) as exc:
         print(f"anynet {args.command}: error: {exc}", file=sys.stderr)
         return 1

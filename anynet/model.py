@@ -15,7 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from . import _checks, _random, io, train
+from . import _checks, _random, export, io, train
 from ._tree import Params, tree_map
 from .backends import Backend, get_backend, to_numpy
 from .engine import Engine, TrainConfig
@@ -402,6 +402,12 @@ class Sequential:
     def host_arrays(self) -> tuple[Params, Params]:
         """``(params, state)`` as host (NumPy) arrays."""
         return tree_map(to_numpy, self.params), tree_map(to_numpy, self.state)
+
+
+    def export_onnx(self, path: Any, /, **kwargs: Any) -> Any:
+        """Write the inference pass to an ONNX file; see :func:`anynet.export.export_onnx`
+        for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs ``anynet[onnx]``)."""
+        return export.export_onnx(self, path, **kwargs)
 
 
 io.register_model(Sequential)

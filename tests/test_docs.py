@@ -13,12 +13,12 @@ import anynet as an
 
 MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
-           "anynet.gradcheck", "anynet.engine", "anynet.backends"]
+           "anynet.gradcheck", "anynet.engine", "anynet.export", "anynet.backends"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
 PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
           "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.backends", "anynet.engine",
-          "anynet.train"]
+          "anynet.train", "anynet.export"]
 
 #: Where doctest looks: ``doctest.testmod(mod)`` runs only the docstrings of objects
 #: *defined* in ``mod``, so the layer files are listed themselves (``anynet.layers``
@@ -29,13 +29,14 @@ DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.laye
                    "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet._tree",
                    "anynet._packing", "anynet.sklearn", "anynet.backends._base", "anynet.backends"]
 
-#: Optional extras that a module's examples need (both are in the ``test`` extra).
-_NEEDS = {"anynet.sklearn": "sklearn", "anynet.plot": "matplotlib"}
+#: Optional extras that a module's examples need (sklearn and matplotlib are in the ``test``
+#: extra; the ``onnx`` extra only in the onnx nox session).
+_NEEDS = {"anynet.sklearn": ("sklearn",), "anynet.plot": ("matplotlib",),
+          "anynet.export": ("ndonnx", "onnx", "onnxruntime")}
 
 
 def _import(modname):
-    needed = _NEEDS.get(modname)
-    if needed is not None:
+    for needed in _NEEDS.get(modname, ()):
         pytest.importorskip(needed, reason=f"{modname}'s examples need {needed}, not installed here")
     return importlib.import_module(modname)
 

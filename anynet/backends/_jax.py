@@ -158,12 +158,18 @@ def initialize_distributed(coordinator_address: str, num_processes: int, process
 
     Examples
     --------
-    Two processes on one machine, each with two CPU devices (see
-    ``tests/test_distributed.py``)::
+    Two processes on one machine, each with two CPU devices (``tests/test_distributed.py``
+    runs exactly this), each process running::
 
         an.backends.initialize_distributed("127.0.0.1:12355", 2, process_id, local_device_count=2)
         an.use("jax", devices="all")            # 4 devices over 2 processes
         model.fit(x, t, ..., batch_size=32)     # 8 samples per device per step
+
+    It is called before JAX starts computing, so here only its signature:
+
+    >>> import inspect, anynet as an
+    >>> list(inspect.signature(an.backends.initialize_distributed).parameters)
+    ['coordinator_address', 'num_processes', 'process_id', 'local_device_count']
     """
     import jax
 

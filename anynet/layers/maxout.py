@@ -62,7 +62,7 @@ class Maxout(SizedLayer):
         k, o, i = self.pieces, self.out_features, self.in_features
         W2 = xp.reshape(params["W"], (k * o, i))
         z = x @ W2.T + xp.reshape(params["b"], (1, k * o))  # all k pieces in one matmul
-        z = xp.reshape(z, (x.shape[0], k, o))
+        z = xp.reshape(z, (-1, k, o))  # -1: the batch size may be symbolic (None), k*o >= 1
         win = xp.argmax(z, axis=1)  # (N, o): which piece is the max
         y = xp.max(z, axis=1)
         return y, (x, win)

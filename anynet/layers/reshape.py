@@ -28,7 +28,10 @@ class Flatten(Layer):
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
         shape = tuple(x.shape)
-        return namespace(xp, x).reshape(x, (shape[0], math.prod(shape[1:]))), shape
+        # the standard lets a shape hold None for a size not known yet (a symbolic batch,
+        # as when ndonnx records an ONNX graph): then let reshape infer the batch axis
+        n = -1 if shape[0] is None else shape[0]
+        return namespace(xp, x).reshape(x, (n, math.prod(shape[1:]))), shape
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:
