@@ -4,6 +4,7 @@
 ``anynet predict``  predictions of a saved model for inputs in a .npy or .csv file
 ``anynet info``     the backends, their versions and devices, and why any cannot run
 ``anynet bench``    time anynet against hand-written NumPy, PyTorch, JAX, scikit-learn
+``anynet playground``  the lecture's 2-D demo as a live local page, trained in anynet
 
 Exit codes: 0 success; 1 an error in the data, a file or a backend (the message
 on stderr says which); 2 a command-line usage error.
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time anynet against hand-written NumPy, PyTorch, JAX and scikit-learn",
                        add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
+    _add_playground(sub)
     return p
 
 
@@ -260,6 +262,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ playground
+def _add_playground(sub: Any) -> None:
+    from .playground import add_arguments
+
+    add_arguments(sub.add_parser("playground", help="the lecture's 2-D classification demo as a live "
+                                 "local page that trains in anynet (opens a browser)"))
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import serve
+
+    serve(args.host, args.port, backend=args.backend, open_browser=not args.no_browser)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its own parser, options passed through
@@ -272,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info}[args.command](args)
+        return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
+                "playground": cmd_playground}[args.command](args)
     except (ValueError, TypeError, RuntimeError, OSError, KeyError) as exc:
         print(f"anynet {args.command}: error: {exc}", file=sys.stderr)
         return 1
