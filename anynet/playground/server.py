@@ -217,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             return {}
         n = int(length)
         if n > _MAX_BODY:
+            self.close_connection = True  # the unread body must not be taken for the next request
             raise _HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                              f"request body of {n} bytes; at most {_MAX_BODY} accepted")
         raw = self.rfile.read(n) if n else b""

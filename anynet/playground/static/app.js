@@ -288,27 +288,32 @@ function drawPlane() {
     const [, py] = toPixel(canvas, 0, v);
     ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, canvas.height); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(0, py); ctx.lineTo(canvas.width, py); ctx.stroke();
-    if (v !== 0) { ctx.fillText(String(v), px + 3, canvas.height - 5); ctx.fillText(String(v), 4, py - 3); }
+    if (v !== 0 && Math.abs(v) < e - 0.25) { ctx.fillText(String(v), px + 3, canvas.height - 5); ctx.fillText(String(v), 4, py - 3); }
   }
   drawPoints(ctx, canvas, 4, false);
 }
 
 function drawLosses() {
+  // log-scaled loss: the first fall and the late details (a test loss that turns up) both show
   const canvas = $("losses");
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, pad = 26;
+  const W = canvas.width, H = canvas.height, pad = 34;
   ctx.clearRect(0, 0, W, H);
   const pts = state.curve.filter((c) => c.train !== null && c.test !== null);
   if (pts.length < 1) return;
-  const top = Math.max(0.1, ...pts.map((c) => Math.max(c.train, c.test))) * 1.05;
+  const vals = pts.flatMap((c) => [c.train, c.test]).filter((v) => v > 0);
+  const hi = Math.ceil(Math.log10(Math.max(...vals, 1e-6)));
+  const lo = Math.min(hi - 1, Math.floor(Math.log10(Math.max(Math.min(...vals), 1e-6))));
   const s0 = pts[0].step, s1 = Math.max(pts[pts.length - 1].step, s0 + 1);
   const X = (s) => pad + (s - s0) / (s1 - s0) * (W - pad - 8);
-  const Y = (v) => H - 16 - v / top * (H - 24);
+  const Y = (v) => 6 + (hi - Math.log10(Math.max(v, 1e-6))) / (hi - lo) * (H - 24);
   ctx.strokeStyle = "#e3e6eb"; ctx.lineWidth = 1;
   ctx.fillStyle = "#6b7280"; ctx.font = "10px system-ui, sans-serif";
-  for (const v of [0, top / 2, top]) {
+  const every = Math.ceil((hi - lo) / 4);
+  for (let d = lo; d <= hi; d += every) {
+    const v = 10 ** d;
     ctx.beginPath(); ctx.moveTo(pad, Y(v)); ctx.lineTo(W - 8, Y(v)); ctx.stroke();
-    ctx.fillText(v.toFixed(2), 2, Y(v) + 3);
+    ctx.fillText(d >= 0 ? String(v) : (d >= -3 ? v.toFixed(-d) : `1e${d}`), 2, Y(v) + 3);
   }
   ctx.fillText(`step ${s0.toLocaleString()}`, pad, H - 3);
   const end = `step ${s1.toLocaleString()}`;
