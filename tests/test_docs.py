@@ -13,11 +13,11 @@ import anynet as an
 
 MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
-           "anynet.gradcheck", "anynet._backend"]
+           "anynet.gradcheck", "anynet.playground", "anynet._backend"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
 PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
-          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn"]
+          "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.playground"]
 
 #: Where doctest looks: ``doctest.testmod(mod)`` runs only the docstrings of objects
 #: *defined* in ``mod``, so the layer files are listed themselves (``anynet.layers``
@@ -25,7 +25,8 @@ PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.ca
 #: ``anynet._backend`` last, as before: its ``use`` example switches the current backend.
 DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet._backend"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
-                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn", "anynet._backend"]
+                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn", "anynet.playground",
+                   "anynet.playground.server", "anynet.playground.session", "anynet._backend"]
 
 #: Optional extras that a module's examples need (both are in the ``test`` extra).
 _NEEDS = {"anynet.sklearn": "sklearn", "anynet.plot": "matplotlib"}

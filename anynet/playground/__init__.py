@@ -62,6 +62,14 @@ def make_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, backend: 
 
     ``kwargs`` go to :class:`PlaygroundServer` (``max_sessions``, ``idle_timeout``,
     ``heartbeat``, ``quiet``).
+
+    Examples
+    --------
+    >>> import anynet.playground as pg
+    >>> srv = pg.make_server(port=0, max_sessions=2)
+    >>> srv.max_sessions, srv.url.startswith("http://127.0.0.1:")
+    (2, True)
+    >>> srv.server_close()
     """
     return PlaygroundServer((host, port), backend=backend, **kwargs)
 
@@ -90,7 +98,17 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, backend: str | 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The command-line options of ``anynet playground`` (shared with ``python -m anynet.playground``)."""
+    """The command-line options of ``anynet playground`` (shared with ``python -m anynet.playground``).
+
+    Examples
+    --------
+    >>> import argparse, anynet.playground as pg
+    >>> p = argparse.ArgumentParser()
+    >>> pg.add_arguments(p)
+    >>> args = p.parse_args(["--port", "0", "--no-browser"])
+    >>> args.host, args.port, args.no_browser
+    ('127.0.0.1', 0, True)
+    """
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free port)")
     p.add_argument("--backend", default=None, help="the backend pages start on (default: $ANYNET_BACKEND "
                    "or numpy); pages may switch to any backend that runs here")
@@ -100,7 +118,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m anynet.playground [--port P] [--backend B] [--host H] [--no-browser]``."""
+    """``python -m anynet.playground [--port P] [--backend B] [--host H] [--no-browser]``.
+
+    Serves until Ctrl-C; returns 0.
+
+    Examples
+    --------
+    >>> import anynet.playground as pg
+    >>> pg.main(["--help"])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    SystemExit: 0
+    """
     p = argparse.ArgumentParser(prog="anynet playground", description=__doc__.split("\n\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
