@@ -25,7 +25,7 @@ PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.ca
 #: ``anynet._backend`` last, as before: its ``use`` example switches the current backend.
 DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet._backend"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
-                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn", "anynet.playground",
+                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.sklearn",
                    "anynet.playground.server", "anynet.playground.session", "anynet._backend"]
 
 #: Optional extras that a module's examples need (both are in the ``test`` extra).
