@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 
-import anynet as an
 from anynet import cli
 from anynet.playground import DEFAULT_HOST, make_server, serve
 from anynet.playground.session import Session, Settings

@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"anynet-playground/{an.__version__}"
 
     # ------------------------------------------------------------ plumbing
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:  # the base class names it format
         if not self.server.quiet:
             super().log_message(format, *args)
 

@@ -146,7 +146,7 @@ def test_playground_in_chromium(server, driver):
           f"test loss < {TEST_LOSS_BELOW} with relu")
     drv.find_element("id", "unit-1-2").click()  # a neuron of the second layer, closer
     _wait(drv, lambda: "layer 2, unit 3" in _text(drv, "neuron-title"), "the chosen neuron")
-    _wait(drv, lambda: _text(drv, "neuron-grad-a") not in ("", "–"), "its gradient")
+    _wait(drv, lambda: _text(drv, "neuron-grad-a") not in ("", "\u2013"), "its gradient")
     time.sleep(1.0)  # let the picture settle for the screenshot
     drv.find_element("id", "play").click()
     _wait(drv, lambda: _text(drv, "status").startswith("paused"), "pause")
