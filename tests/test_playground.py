@@ -265,3 +265,16 @@ def test_neuron_gradients_match_an_independent_numpy_backprop(be):
     np.testing.assert_allclose(view["units"][-1]["grad_z"], np.abs((p @ W) * (1 - a * a)).mean(axis=0),
                                rtol=1e-3, atol=1e-6)
     assert len(view["neuron"]["map"]) == 48 * 48
+
+
+def test_a_page_can_switch_to_another_backend_that_runs_here(server, be):
+    cheap_first = ["numpy", "array_api_strict", "torch", "cupy", "jax"]  # jax compiles: slowest to start
+    others = sorted((n for n in server.usable_backends() if n != be.name),
+                    key=lambda n: cheap_first.index(n) if n in cheap_first else len(cheap_first))
+    if not others:
+        pytest.skip(f"no backend but {be.name} can run in this environment")
+    sid = request(server, "POST", "/api/sessions", MOONS)[1]["id"]
+    status, out = request(server, "POST", f"/api/sessions/{sid}/settings", {"backend": others[0]})
+    assert status == 200, out
+    assert request(server, "POST", f"/api/sessions/{sid}/step", {"n": 2})[1]["step"] == 2
+    assert server.sessions[sid].model.backend.name == others[0]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import threading
 from http import HTTPStatus
@@ -110,6 +111,8 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.sessions: dict[str, S.Session] = {}
         self._lock = threading.Lock()
         self._backends: dict[str, str | None] | None = None
+        if ":" in server_address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(server_address, _Handler)
 
     @property

@@ -438,6 +438,10 @@ async function main() {
   $("step").addEventListener("click", () => command("step", { n: 1 }));
   $("reset").addEventListener("click", () => command("reset"));
   $("plane").addEventListener("click", onPlaneClick);
+  // a tab in the background stops training: it would keep a CPU core busy for nobody
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden && $("play").dataset.running) command("pause");
+  });
   drawPlane();
   startSession();
 }
