@@ -278,3 +278,13 @@ def test_a_page_can_switch_to_another_backend_that_runs_here(server, be):
     assert status == 200, out
     assert request(server, "POST", f"/api/sessions/{sid}/step", {"n": 2})[1]["step"] == 2
     assert server.sessions[sid].model.backend.name == others[0]
+
+
+def test_a_busy_port_is_a_clear_error_with_exit_code_1(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["playground", "--no-browser", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port 0" in err

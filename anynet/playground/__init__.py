@@ -85,7 +85,11 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, backend: str | 
     <function serve at ...>
     """
     warn_if_exposed(host)
-    srv = make_server(host, port, backend=backend, **kwargs)
+    try:
+        srv = make_server(host, port, backend=backend, **kwargs)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                      "is another playground running? --port 0 picks a free port") from None
     print(f"anynet playground: {srv.url}/ (backend {srv.default_backend}; Ctrl-C stops)", flush=True)
     if open_browser:
         threading.Timer(0.3, webbrowser.open, args=(f"{srv.url}/",)).start()
