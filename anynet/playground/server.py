@@ -295,8 +295,10 @@ class _Handler(BaseHTTPRequestHandler):
             sess = self.server.get_session(m.group(1))
             try:
                 self._json(HTTPStatus.OK, sess.command(m.group(2), body))
-            except RuntimeError as exc:  # it ended while we asked
+            except S.SessionEnded as exc:  # it ended while we asked
                 raise _HTTPError(HTTPStatus.NOT_FOUND, str(exc)) from None
+            except TimeoutError as exc:
+                raise _HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from None
         else:
             raise _HTTPError(HTTPStatus.NOT_FOUND, f"no such API: POST {path}")
 

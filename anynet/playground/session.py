@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import numpy as np  # host side: batch indices, grids, quantizing results for JSON
@@ -39,7 +40,7 @@ import anynet as an
 # engine's modules move (issue 10).
 from anynet._backend import to_numpy
 
-__all__ = ["ACTIONS", "DATASETS", "Session", "SettingsError", "Settings", "parse_settings"]
+__all__ = ["ACTIONS", "DATASETS", "Session", "SessionEnded", "Settings", "SettingsError", "parse_settings"]
 
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "spiral": an.datasets.make_spiral,
@@ -69,6 +70,10 @@ MAX_LAYERS, MAX_UNITS, MAX_POINTS, MAX_STEPS_PER_CALL, MAX_ADDED = 6, 32, 2000, 
 GRID = 48            # the decision regions: GRID x GRID cells
 THUMB = 16           # a neuron's thumbnail: THUMB x THUMB cells (every third grid cell)
 GRAD_BATCH = 512     # at most this many training points for the neuron gradients
+
+
+class SessionEnded(RuntimeError):
+    """The session's worker has ended (its page closed, it idled out, or the server stops)."""
 
 
 class SettingsError(ValueError):
@@ -308,16 +313,25 @@ class Session:
 
     def command(self, action: str, args: Mapping[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         """Run ``action`` in the worker and return its answer (a :class:`SettingsError`
-        for bad arguments, ``RuntimeError`` when the session has ended)."""
+        for bad arguments, :class:`SessionEnded` when the session has ended,
+        ``TimeoutError`` after ``timeout`` seconds)."""
         if action not in ACTIONS:
             raise SettingsError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
         if not isinstance(args, Mapping):
             raise SettingsError(f"{action}: the request body must be a JSON object, got {type(args).__name__}")
         if self._stop.is_set() or not self.alive:
-            raise RuntimeError(f"session {self.id} has ended")
+            raise SessionEnded(f"session {self.id} has ended")
         fut: Future = Future()
         self._commands.put((action, dict(args), fut))
-        return fut.result(timeout)
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                return fut.result(0.25)
+            except FutureTimeout:
+                if not self.alive and not fut.done():  # it ended after we looked
+                    raise SessionEnded(f"session {self.id} has ended") from None
+                if time.monotonic() > end:
+                    raise TimeoutError(f"session {self.id}: {action} did not finish in {timeout:g} s") from None
 
     # ------------------------------------------------------------ building
     def _build(self, *, data: bool, model: bool) -> None:
@@ -587,7 +601,7 @@ class Session:
                     _, _, fut = self._commands.get_nowait()
                 except queue.Empty:
                     break
-                fut.set_exception(RuntimeError(f"session {self.id} has ended"))
+                fut.set_exception(SessionEnded(f"session {self.id} has ended"))
             with self._cond:
                 self._cond.notify_all()
             if self._on_end is not None:
