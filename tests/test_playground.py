@@ -15,7 +15,7 @@ import pytest
 
 from anynet import cli
 from anynet.playground import DEFAULT_HOST, make_server, serve
-from anynet.playground.session import Session, Settings
+from anynet.playground.session import Session, SessionEnded, Settings
 from tests.conftest import to_numpy
 
 MOONS = {"dataset": "moons", "points": 200, "noise": 0.1, "hidden": [8, 8], "activation": "tanh",
@@ -288,3 +288,12 @@ def test_a_busy_port_is_a_clear_error_with_exit_code_1(capsys):
         assert cli.main(["playground", "--no-browser", "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port 0" in err
+
+
+def test_a_command_to_an_ended_session_says_so(be):
+    sess = Session(Settings(dataset="moons", points=40, hidden=(4,), backend=be.name), backends=[be.name])
+    sess.start()
+    sess.stop()
+    sess.join(10)
+    with pytest.raises(SessionEnded, match="has ended"):
+        sess.command("play", {})
