@@ -91,6 +91,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, backend: str | 
         raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
                       "is another playground running? --port 0 picks a free port") from None
     print(f"anynet playground: {srv.url}/ (backend {srv.default_backend}; Ctrl-C stops)", flush=True)
+    # which backends run here (imports JAX, torch, ...): looked up now, not when the page first asks
+    threading.Thread(target=srv.backends, daemon=True).start()
     if open_browser:
         threading.Timer(0.3, webbrowser.open, args=(f"{srv.url}/",)).start()
     try:

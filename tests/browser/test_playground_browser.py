@@ -112,13 +112,11 @@ def test_playground_in_chromium(server, driver):
 
     drv, be_name = driver, server.default_backend
     drv.get(f"{server.url}/?{SETTINGS}")
-    _wait(drv, lambda: _text(drv, "status").startswith("paused on"), "the first frame")
-    query = parse_qs(urlparse(drv.current_url).query)
-    assert query["dataset"] == ["moons"] and query["backend"] == [be_name]  # the view is in the URL
-
-    # train until the test loss is low
+    # Play at once, before the page has its session: the click waits for it, it is not lost
     drv.find_element("id", "play").click()
     _wait(drv, lambda: _number(drv, "test-loss") < TEST_LOSS_BELOW, f"test loss < {TEST_LOSS_BELOW}")
+    query = parse_qs(urlparse(drv.current_url).query)
+    assert query["dataset"] == ["moons"] and query["backend"] == [be_name]  # the view is in the URL
     assert _number(drv, "step-count") > 0 and _number(drv, "sps") > 0
     drv.find_element("id", "play").click()  # pause
     _wait(drv, lambda: _text(drv, "status").startswith("paused"), "pause")

@@ -11,8 +11,11 @@ const MAX_CURVE = 2000;
 const $ = (id) => document.getElementById(id);
 const state = {
   info: null, settings: null, sid: null, es: null, meta: null, data: null, frame: null,
-  curve: [], busy: false, retry: null,
+  curve: [], retry: null, ready: null, setReady: null,
 };
+// a click before the session exists waits for it instead of being lost
+function expectSession() { state.ready = new Promise((resolve) => { state.setReady = resolve; }); }
+expectSession();
 
 // ------------------------------------------------------------------ server
 async function api(path, body, method = "POST") {
@@ -34,9 +37,9 @@ function banner(text) {
 function setStatus(text) { $("status").textContent = text; }
 
 async function command(action, body = {}) {
-  if (!state.sid) return null;
+  const sid = state.sid || await state.ready;
   try {
-    const out = await api(`/api/sessions/${state.sid}/${action}`, body);
+    const out = await api(`/api/sessions/${sid}/${action}`, body);
     banner("");
     return out;
   } catch (err) {
@@ -48,6 +51,7 @@ async function command(action, body = {}) {
 async function startSession() {
   clearTimeout(state.retry);
   if (state.es) { state.es.close(); state.es = null; }
+  if (state.sid) { state.sid = null; expectSession(); }
   setStatus("connecting…");
   let out;
   try {
@@ -66,6 +70,7 @@ async function startSession() {
     return;
   }
   state.sid = out.id;
+  state.setReady(out.id);
   state.curve = [];
   const es = new EventSource(out.events);
   state.es = es;
@@ -410,6 +415,15 @@ function onPlaneClick(ev) {
 }
 
 async function main() {
+  // the buttons work from the start: their commands wait for the session
+  $("play").addEventListener("click", () => command($("play").dataset.running ? "pause" : "play"));
+  $("step").addEventListener("click", () => command("step", { n: 1 }));
+  $("reset").addEventListener("click", () => command("reset"));
+  $("plane").addEventListener("click", onPlaneClick);
+  // a tab in the background stops training: it would keep a CPU core busy for nobody
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden && $("play").dataset.running) command("pause");
+  });
   try {
     state.info = await api("/api/info", undefined, "GET");
   } catch (err) {
@@ -434,14 +448,6 @@ async function main() {
     $(id).addEventListener("change", () => onControl(id));
   }
   for (const id of ["points", "noise", "test"]) $(id).addEventListener("input", showOutputs);
-  $("play").addEventListener("click", () => command($("play").dataset.running ? "pause" : "play"));
-  $("step").addEventListener("click", () => command("step", { n: 1 }));
-  $("reset").addEventListener("click", () => command("reset"));
-  $("plane").addEventListener("click", onPlaneClick);
-  // a tab in the background stops training: it would keep a CPU core busy for nobody
-  document.addEventListener("visibilitychange", () => {
-    if (document.hidden && $("play").dataset.running) command("pause");
-  });
   drawPlane();
   startSession();
 }
