@@ -231,6 +231,9 @@ def test_a_wider_host_is_allowed_when_asked_with_a_warning(monkeypatch, capsys):
         url = "http://0.0.0.0:1"
         default_backend = "numpy"
 
+        def backends(self):
+            return {"numpy": None}
+
         def serve_forever(self):
             started["served"] = True
 
