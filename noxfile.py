@@ -10,12 +10,13 @@ are from NumPy float64 (``python -m anynet.parity``).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "distributed", "lint", "parity", "onnx"]
+nox.options.sessions = ["tests", "distributed", "lint", "parity", "onnx", "browser"]
 nox.options.error_on_external_run = True
 
 BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
@@ -82,6 +83,27 @@ def onnx(session: nox.Session) -> None:
     session.install(".[test,onnx]")
     session.run("pytest", "--backend=numpy", "tests/test_export.py", *session.posargs)
     session.run("pytest", "--backend=numpy", "tests/test_docs.py", "-k", "export")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The playground in a real headless Chromium (Debian's chromium and chromium-driver, apt-installed if missing)."""
+    # Budget: under 3 minutes on the 2-core CI machine, apt included (measured: see the PR/report).
+    missing = [p for p in ("/usr/bin/chromium", "/usr/bin/chromedriver") if not Path(p).exists()]
+    if missing:
+        if shutil.which("apt-get") is None:
+            session.skip(f"{' and '.join(missing)} missing and no apt-get to install Debian's chromium here")
+        if getattr(os, "geteuid", lambda: -1)() != 0:
+            session.skip(f"{' and '.join(missing)} missing; installing chromium and chromium-driver "
+                         "with apt-get needs root")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-q", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver",
+                    external=True, env=env)
+    session.install(".[test]", "selenium")
+    # the test fails instead of skipping when the browser is still missing: never a silent pass
+    session.run("pytest", "-m", "browser", "--backend", "numpy", "tests/browser", *session.posargs,
+                env={"ANYNET_REQUIRE_BROWSER": "1"})
 
 
 @nox.session(default=False)

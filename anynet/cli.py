@@ -5,6 +5,7 @@
 ``anynet info``     the backends, their versions and devices, and why any cannot run
 ``anynet bench``    time anynet against hand-written NumPy, PyTorch, JAX, scikit-learn
 ``anynet export``   write a saved model as an ONNX file (needs ``pip install 'anynet[onnx]'``)
+``anynet playground``  the lecture's 2-D demo as a live local page, trained in anynet
 
 Exit codes: 0 success; 1 an error in the data, a file or a backend (the message
 on stderr says which); 2 a command-line usage error.
@@ -114,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                        add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
     _add_export_parser(sub, fmt)
+    _add_playground(sub)
     return p
 
 
@@ -256,6 +258,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ playground
+def _add_playground(sub: Any) -> None:
+    from .playground import add_arguments
+
+    add_arguments(sub.add_parser("playground", help="the lecture's 2-D classification demo as a live "
+                                 "local page that trains in anynet (opens a browser)"))
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import serve
+
+    serve(args.host, args.port, backend=args.backend, open_browser=not args.no_browser)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its own parser, options passed through
@@ -267,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
-                "export": cmd_export}[args.command](args)
+                "export": cmd_export,
+                "playground": cmd_playground}[args.command](args)
     except (ValueError, TypeError, RuntimeError, OSError, KeyError) as exc:
         print(f"anynet {args.command}: error: {exc}", file=sys.stderr)
         return 1

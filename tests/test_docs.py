@@ -13,12 +13,12 @@ import anynet as an
 
 MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
-           "anynet.gradcheck", "anynet.engine", "anynet.export", "anynet.backends"]
+           "anynet.gradcheck", "anynet.engine", "anynet.export", "anynet.playground", "anynet.backends"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
 PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
           "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.backends", "anynet.engine",
-          "anynet.train", "anynet.export"]
+          "anynet.train", "anynet.export", "anynet.playground"]
 
 #: Where doctest looks: ``doctest.testmod(mod)`` runs only the docstrings of objects
 #: *defined* in ``mod``, so the layer files are listed themselves (``anynet.layers``
@@ -27,7 +27,8 @@ PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.ca
 DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
                    "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet._tree",
-                   "anynet._packing", "anynet.sklearn", "anynet.backends._base", "anynet.backends"]
+                   "anynet._packing", "anynet.sklearn", "anynet.playground.server", "anynet.playground.session",
+                   "anynet.backends._base", "anynet.backends._jax", "anynet.backends"]
 
 #: Optional extras that a module's examples need (sklearn and matplotlib are in the ``test``
 #: extra; the ``onnx`` extra only in the onnx nox session).
