@@ -176,25 +176,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ predict
 def _read_inputs(path: str) -> Any:
-    # host-side file reading: NumPy, never pickle
-    import numpy as np
+    # host-side file reading: NumPy, never pickle; sizes checked before values are read
+    from .datasets import _read_npy, read_csv
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"--input {path!r}: no such file")
-    if p.suffix == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"--input {path!r}: not a plain numeric .npy file ({exc})") from None
-    if p.suffix in (".csv", ".txt"):
-        for skip in (0, 1):  # a header line is allowed
-            try:
-                return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
-            except ValueError as exc:
-                err = exc
-        raise ValueError(f"--input {path!r}: not a numeric CSV file ({err})")
-    raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
+    if p.suffix not in (".npy", ".csv", ".txt"):
+        raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
+    try:
+        return _read_npy(p) if p.suffix == ".npy" else read_csv(p)
+    except ValueError as exc:
+        raise ValueError(f"--input {path!r}: {exc}") from None
 
 
 def _write_outputs(path: str, values: Any) -> None:
