@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -668,8 +669,8 @@ def read_csv(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
     lines are skipped. A first line that is not numbers is taken for a header.
     Anything else raises ``ValueError`` naming the file, the line and what is
     wrong, before NumPy parses a value: another separator (``;`` or a tab),
-    quoted fields, a ragged row, a word, ``nan``/``inf``, an empty file, or a
-    file over ``max_bytes`` (default 2 GiB).
+    quoted fields, a ragged row, a word, ``nan``/``inf``, a control character
+    (NUL...), an empty file, or a file over ``max_bytes`` (default 2 GiB).
 
     Shapes: (rows, columns) float64.
 
@@ -703,6 +704,11 @@ def read_csv(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
     except UnicodeDecodeError as exc:
         raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
                          ) from None
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control is not None:
+        number = text.count("\n", 0, control.start()) + 1
+        raise ValueError(f"{where} line {number} has the control character {control.group()!r}: "
+                         "not a text file of numbers")
     lines = [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
     if not lines:
         raise ValueError(f"{where} is empty: no rows of numbers")
@@ -769,8 +775,9 @@ def _read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 raise ValueError(f"format version {version}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-            raise ValueError(f"{where} is not a plain .npy file ({exc})") from None
+        except Exception as exc:
+            # ValueError, SyntaxError, tokenize.TokenError, ...: the header is not one NumPy wrote
+            raise ValueError(f"{where} is not a plain .npy file ({type(exc).__name__}: {exc})") from None
         if dtype.hasobject or dtype.kind not in "biuf":
             raise ValueError(f"{where} holds {dtype} values; inputs must be numbers (never pickled objects)")
         nbytes = math.prod(shape) * dtype.itemsize

@@ -34,7 +34,7 @@ allocated, :func:`load` and :func:`load_checkpoint` check every zip entry
 (only the entries the metadata lists, each once, plain names without ``/``
 at the start, ``..``, ``\\`` or NUL, stored or deflated, at most about
 1,100 times smaller compressed than uncompressed, as deflate allows, not
-encrypted), the metadata (at most 16 MiB of JSON, nested at most 64 deep),
+encrypted), the metadata (at most 8 MiB of JSON, nested at most 64 deep),
 and the declared arrays: numeric dtypes only, shapes that match the
 architecture, and at most ``max_bytes`` bytes of arrays in all (default
 2 GiB), a bound that also applies to the layers' sizes before their
@@ -92,7 +92,7 @@ FORMAT_VERSION = 1
 
 _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
-_MAX_META_BYTES = 16 * 2**20  # a bound on the JSON, so a hostile file cannot exhaust memory
+_MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs is under 1 MiB)
 _MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
 _NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
 _DEFAULT_MAX_BYTES = 2 * 2**30  # load's max_bytes: 2 GiB of arrays, 268 million float64 parameters
@@ -282,9 +282,11 @@ def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str
     }
     blob = json.dumps(meta, separators=(",", ":")).encode("utf-8")
     if len(blob) > _MAX_META_BYTES or _json_depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH:
+        depth = _json_depth(meta, _MAX_META_DEPTH)
         raise ValueError(f"{where}: the metadata would be {len(blob)} bytes of JSON nested "
-                         f"{_json_depth(meta, _MAX_META_DEPTH)} deep; load reads at most {_MAX_META_BYTES} "
-                         f"bytes nested {_MAX_META_DEPTH} deep: keep extra= smaller and flatter")
+                         f"{'more than ' if depth > _MAX_META_DEPTH else ''}{min(depth, _MAX_META_DEPTH)} deep; "
+                         f"load reads at most {_MAX_META_BYTES} bytes nested {_MAX_META_DEPTH} deep: keep "
+                         "extra= smaller and flatter")
     meta_array = np.frombuffer(blob, dtype=np.uint8)
 
     def write(f: IO[bytes]) -> None:
@@ -708,7 +710,8 @@ def _parse_npy(raw: bytearray, what: str, fail: Callable[[str], CheckpointError]
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
         else:
             raise ValueError(f".npy format version {version[0]}.{version[1]}; anynet writes 1.0")
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+    except Exception as exc:
+        # SyntaxError, tokenize.TokenError, ...: whatever it is, the header is not one NumPy wrote
         raise fail(f"{what} is not a plain {plain} .npy array ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
         raise fail(f"{what} is not a plain {plain} array: it holds {dtype}, which would need pickle; "

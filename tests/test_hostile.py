@@ -1,0 +1,573 @@
+"""Hostile files: checkpoints, IDX and CSV files mutated at random (a seeded loop) and
+built by hand to attack the readers (zip bombs, forged sizes, odd names, huge shapes).
+
+Every checkpoint case either loads a model equal to the original (same parameters, bit
+for bit, and the same predictions) or raises ``CheckpointError`` naming the file; a
+mutation that makes another valid file (an edited setting in the JSON, a value changed
+behind a valid CRC) may load that other model. Every IDX or CSV case either returns what
+an independent reference decoder reads from the same bytes or raises ``ValueError``
+naming the file. Never another exception, never a warning, never a hang (a watchdog of
+``HANG_S`` seconds per case), and never more memory than a bound stated below
+(measured per case with tracemalloc, which sees NumPy's buffers too).
+
+The default run tries ``ANYNET_FUZZ_CASES`` cases per class (300 unless set); the nox
+session ``fuzz`` sets thousands. The file readers are host-side NumPy code, the same on
+every backend, so these tests run in the numpy session only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import warnings
+import zipfile
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet import io
+from anynet._backend import to_numpy
+
+CASES = int(os.environ.get("ANYNET_FUZZ_CASES", "300"))
+SEED = int(os.environ.get("ANYNET_FUZZ_SEED", "0"))
+HANG_S = 30  # a watchdog, not a speed test: a case takes milliseconds
+FUZZ_MAX_BYTES = 16 * 2**20  # the loads below use this max_bytes, so the memory bound is small
+MIB = 2**20
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def _numpy_session_only(be):
+    if be.name != "numpy":
+        pytest.skip("host-side file readers, the same on every backend: checked in the numpy session")
+
+
+class Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def guarded(stats, label):
+    """Run one case under a watchdog, with warnings as errors, measuring its peak memory."""
+    def alarm(signum, frame):
+        raise Hang(f"{label}: no answer after {HANG_S} s")
+
+    old = signal.signal(signal.SIGALRM, alarm) if hasattr(signal, "SIGALRM") else None
+    if old is not None:
+        signal.setitimer(signal.ITIMER_REAL, HANG_S)
+    tracemalloc.reset_peak()
+    start, t0 = tracemalloc.get_traced_memory()[0], time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+    finally:
+        if old is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        peak = tracemalloc.get_traced_memory()[1] - start
+        seconds = time.perf_counter() - t0
+        if peak > stats["peak"][0]:
+            stats["peak"] = (peak, label)
+        if seconds > stats["slowest"][0]:
+            stats["slowest"] = (seconds, label)
+
+
+@pytest.fixture(scope="module")
+def tracing():
+    tracemalloc.start()
+    yield
+    tracemalloc.stop()
+
+
+def new_stats():
+    return {"outcome": Counter(), "peak": (0, ""), "slowest": (0.0, "")}
+
+
+def report(kind, stats, bound):
+    out = stats["outcome"]
+    print(f"\n[fuzz] {kind}: {sum(out.values())} cases, outcomes {dict(sorted(out.items()))}; worst peak "
+          f"memory {stats['peak'][0] / MIB:.1f} MiB (bound {bound / MIB:.0f} MiB) in {stats['peak'][1]}; "
+          f"slowest case {stats['slowest'][0] * 1000:.0f} ms ({stats['slowest'][1]})")
+    assert stats["peak"][0] <= bound, f"{kind}: a case used {stats['peak'][0]} bytes, over {bound}"
+
+
+# ====================================================================== checkpoints
+def layer_models():
+    """A small model around every built-in layer class (``an.layers.__all__``)."""
+    L = an.layers
+    models = {}
+    for name in L.__all__:
+        cls = getattr(L, name)
+        if not (isinstance(cls, type) and issubclass(cls, L.Layer)) or cls is L.Layer:
+            continue
+        if name in ("Linear", "Maxout"):  # sized: (in_features, out_features)
+            models[name] = ([cls(4, 3), L.Linear(3, 2)], (4,))
+        elif cls is L.Flatten:
+            models[name] = ([L.Flatten(), L.Linear(4, 2)], (2, 2))
+        else:  # activations, Dropout, Softmax: settings by default
+            models[name] = ([L.Linear(4, 3), cls(), L.Linear(3, 2)], (4,))
+    return models
+
+
+def test_every_built_in_layer_is_in_the_fuzz_corpus():
+    names = {n for n in an.layers.__all__ if isinstance(getattr(an.layers, n), type)} - {"Layer"}
+    assert set(layer_models()) == names
+
+
+def make_corpus(directory):
+    """Valid checkpoints: every layer type, with and without optimizer state, float64 and
+    float32; each with its parameters, optimizer state and predictions on fixed inputs."""
+    corpus = []
+    for i, (name, (layers, shape)) in enumerate(sorted(layer_models().items())):
+        for with_state in (False, True):
+            dtype = "float32" if i % 3 == 0 and with_state else "float64"
+            model = an.Sequential(layers, seed=i, dtype=dtype, backend="numpy", input_shape=shape)
+            path = directory / f"{name}-{'state' if with_state else 'model'}.npz"
+            x = np.random.default_rng(i).normal(size=(5, *shape))
+            if with_state:
+                opt = an.optim.Adam(lr=0.01) if i % 2 else an.optim.SGD(lr=0.1, momentum=0.9)
+                t = np.arange(5) % 2
+                model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=2, batch_size=5,
+                          verbose=0, checkpoint=path)
+            else:
+                io.save(model, path, extra={"note": name, "nested": {"a": [1, 2, {"b": None}]}})
+            ck = io.load_checkpoint(path, backend="numpy")
+            corpus.append({
+                "name": path.name, "blob": path.read_bytes(), "x": x,
+                "params": [{k: to_numpy(v) for k, v in p.items()} for p in ck.model.params],
+                "configs": [(type(la).__name__, la.get_config()) for la in ck.model.layers],
+                "y": to_numpy(ck.model.predict(x)),
+                "state": ck.opt_state,
+            })
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def entries(blob):
+    with zipfile.ZipFile(_io.BytesIO(blob)) as zf:
+        return [(info.filename, zf.read(info)) for info in zf.infolist()]
+
+
+def zip_of(items, compression=zipfile.ZIP_STORED):
+    buf = _io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": on purpose
+        with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+            for name, data in items:
+                zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                            compress_type=compression)
+    return buf.getvalue()
+
+
+def npy(a):
+    buf = _io.BytesIO()
+    np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def meta_of(blob):
+    data = dict(entries(blob))["__anynet__.npy"]
+    return json.loads(np.lib.format.read_array(_io.BytesIO(data)).tobytes())
+
+
+def with_meta_text(blob, text):
+    items = [(n, npy(np.frombuffer(text.encode("utf-8"), np.uint8)) if n == "__anynet__.npy" else d)
+             for n, d in entries(blob)]
+    return zip_of(items)
+
+
+ODD_NAMES = ["../params/0/W.npy", "/abs.npy", "params\\0\\W.npy", "params/0/W.npy\x00.txt", "a//b.npy",
+             "./params/0/W.npy", "C:/x.npy", "params/0/W", "evil.txt", "params/99/W.npy", "opt/m/0/W.npy",
+             "__anynet__.npy", "state/0/mean.npy", "params/0/W.npy"]
+HOSTILE_VALUES = [-1, 0, 1, 2, 2**31, 2**63, 10**30, -10**30, 1e308, -0.0, float("nan"), float("inf"), "", "x",
+                  "float128", "object", "<f8", ">f8", "V8", "O", "bool", "int64", None, True, [], {}, [-1],
+                  [2**40, 2**40], [0] * 40, "Linear", "Sequential", "Layer", "Evil", "__anynet__", "DEEP",
+                  "DEEPER", "A" * 5000]
+
+
+def json_paths(obj, path=()):
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from json_paths(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from json_paths(v, (*path, i))
+
+
+def edit_json(rng, blob):
+    meta = meta_of(blob)
+    paths = list(json_paths(meta))[1:]
+    path = paths[rng.integers(len(paths))]
+    parent = meta
+    for k in path[:-1]:
+        parent = parent[k]
+    action = rng.integers(4)
+    if action == 0 and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif action == 1 and isinstance(parent, dict):
+        parent[f"k{rng.integers(9)}"] = HOSTILE_VALUES[rng.integers(len(HOSTILE_VALUES))]
+    else:
+        parent[path[-1]] = HOSTILE_VALUES[rng.integers(len(HOSTILE_VALUES))]
+    text = json.dumps(meta)
+    depth = (100, 10**5)[rng.integers(2)]
+    text = text.replace('"DEEP"', "[" * depth + "]" * depth).replace('"DEEPER"', "{\"a\":" * depth + "1" + "}" * depth)
+    return with_meta_text(blob, text), f"json {path} ({action})"
+
+
+def zip_op(rng, blob):
+    items = entries(blob)
+    op = rng.integers(8)
+    j = rng.integers(len(items))
+    if op == 0:  # remove an entry
+        del items[j]
+        what = "remove"
+    elif op == 1:  # add an entry: an odd or foreign name, a valid array or junk
+        name = ODD_NAMES[rng.integers(len(ODD_NAMES))]
+        data = npy(np.zeros(3)) if rng.integers(2) else rng.bytes(rng.integers(0, 200))
+        items.insert(rng.integers(len(items) + 1), (name, data))
+        what = f"add {name!r}"
+    elif op == 2:  # rename an entry (onto an odd name, or onto another entry's: a duplicate)
+        name = ODD_NAMES[rng.integers(len(ODD_NAMES))] if rng.integers(2) else items[rng.integers(len(items))][0]
+        items[j] = (name, items[j][1])
+        what = f"rename to {name!r}"
+    elif op == 3:  # duplicate an entry
+        items.insert(rng.integers(len(items) + 1), items[j])
+        what = "duplicate"
+    elif op == 4:  # the same entries, deflated: still a valid checkpoint
+        return zip_of(items, zipfile.ZIP_DEFLATED), "deflate all"
+    elif op == 5:  # swap two entries' contents (a valid file if the shapes agree)
+        k = rng.integers(len(items))
+        items[j], items[k] = (items[j][0], items[k][1]), (items[k][0], items[j][1])
+        return zip_of(items), "swap contents"
+    elif op == 6:  # flip bits inside one entry, with a valid CRC: only the parser can notice
+        data = bytearray(items[j][1])
+        for _ in range(rng.integers(1, 4)):
+            if data:
+                pos = rng.integers(min(len(data), 160)) if rng.integers(2) else rng.integers(len(data))
+                data[pos] ^= 1 << rng.integers(8)
+        items[j] = (items[j][0], bytes(data))
+        return zip_of(items), "flip inside an entry"
+    else:  # an entry replaced by another array: other shape, dtype or order
+        a = [np.zeros((3, 4)), np.zeros((4, 3), np.float32), np.asfortranarray(np.ones((3, 4))),
+             np.array(["a"]), np.zeros((2**20,), np.uint8), np.zeros(()), np.arange(6) < 3][rng.integers(7)]
+        items[j] = (items[j][0], npy(a))
+        return zip_of(items), f"replace with {a.dtype} {a.shape}"
+    return zip_of(items), what
+
+
+def forge_directory(rng, blob):
+    """Lie in the zip's records: an entry's sizes, method, flags or the entry count."""
+    data = bytearray(blob)
+    starts = [m.start() for m in re.finditer(b"PK\x01\x02", bytes(data))]
+    at = starts[rng.integers(len(starts))]
+    field, fmt, value = [
+        (20, "<I", int(rng.choice([0, 1, 2**31, 2**32 - 1]))),  # compressed size
+        (24, "<I", int(rng.choice([0, 1, 10**9, 2**32 - 1]))),  # uncompressed size
+        (10, "<H", int(rng.choice([8, 12, 14, 99]))),  # method: deflate, bzip2, lzma, unknown
+        (8, "<H", int(rng.choice([1, 0x41, 0x800]))),  # flags: encrypted, strong encryption, utf-8
+    ][rng.integers(4)]
+    struct.pack_into(fmt, data, at + field, value)
+    return bytes(data), f"forge central record +{field} = {value}"
+
+
+def damage(rng, blob):
+    kind = rng.integers(3)
+    if kind == 0:
+        data = bytearray(blob)
+        for _ in range(rng.integers(1, 9)):
+            data[rng.integers(len(data))] ^= 1 << rng.integers(8)
+        return bytes(data), "bit flips"
+    if kind == 1:
+        return blob[:rng.integers(len(blob))], "truncate"
+    cut = rng.integers(len(blob))
+    return blob[:cut] + blob[cut + rng.integers(1, 64):], "cut out a span"
+
+
+#: mutation -> may it make another valid checkpoint (then loading that other model is right)?
+MUTATIONS = {"damage": (damage, False), "zip": (zip_op, True), "json": (edit_json, True),
+             "forge": (forge_directory, False)}
+
+
+def check_checkpoint(path, original, semantic):
+    """'refused', 'same' or 'other' (a valid, different checkpoint); anything else fails."""
+    try:
+        ck = io.load_checkpoint(path, backend="numpy", max_bytes=FUZZ_MAX_BYTES)
+    except io.CheckpointError as exc:
+        assert str(path) in str(exc), f"the message does not name the file: {exc}"
+        return "refused"
+    params = [{k: to_numpy(v) for k, v in p.items()} for p in ck.model.params]
+    configs = [(type(la).__name__, la.get_config()) for la in ck.model.layers]
+    same = (configs == original["configs"]
+            and [sorted(p) for p in params] == [sorted(p) for p in original["params"]]
+            and all(np.array_equal(p[k], q[k]) and p[k].dtype == q[k].dtype
+                    for p, q in zip(params, original["params"]) for k in p))
+    if same:
+        y = to_numpy(ck.model.predict(original["x"]))
+        assert np.array_equal(y, original["y"], equal_nan=True), "same model, other predictions"
+        return "same"
+    assert semantic, "damage made a different model load"
+    return "other"
+
+
+def test_checkpoint_fuzz(corpus, tmp_path, tracing):
+    rng = np.random.default_rng(SEED)
+    stats = new_stats()
+    names = list(MUTATIONS)
+    for case in range(CASES):
+        original = corpus[case % len(corpus)]
+        kind = names[(case // len(corpus)) % len(names)] if CASES >= 4 * len(corpus) else names[case % len(names)]
+        mutate, semantic = MUTATIONS[kind]
+        blob, what = mutate(rng, original["blob"])
+        path = tmp_path / f"case{case}.npz"
+        path.write_bytes(blob)
+        label = f"case {case}: {original['name']} {kind}: {what}"
+        try:
+            with guarded(stats, label):
+                outcome = check_checkpoint(path, original, semantic)
+        except Exception as exc:
+            raise AssertionError(f"{label}: {type(exc).__name__}: {exc}") from exc
+        stats["outcome"][f"{kind}:{outcome}"] += 1
+        path.unlink()
+    # per case: the entries (at most FUZZ_MAX_BYTES), a copy of one, the model, the JSON
+    report("checkpoints", stats, bound=3 * FUZZ_MAX_BYTES)
+    assert sum(v for k, v in stats["outcome"].items() if k.endswith("refused")) > CASES // 4
+
+
+# ---------------------------------------------------------------- hand-made attacks
+@pytest.fixture
+def saved(tmp_path):
+    model = an.Sequential([an.layers.Linear(4, 3), an.layers.ReLU(), an.layers.Linear(3, 2)], seed=0,
+                          backend="numpy", dtype="float64")
+    path = tmp_path / "good.npz"
+    io.save(model, path)
+    return path
+
+
+def refused(path, pattern, **kw):
+    with pytest.raises(io.CheckpointError, match=pattern) as info:
+        io.load(path, backend="numpy", **kw)
+    assert str(path) in str(info.value)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("name, why", [
+    ("../params/0/W.npy", r"'\.\.' part"), ("/params/0/W.npy", "absolute path"),
+    ("params\\0\\W.npy", "backslash"), ("params/0/W.npy\x00x", "NUL byte"), ("params//0/W.npy", "empty"),
+])
+def test_odd_entry_names_are_refused(saved, name, why):
+    items = entries(saved.read_bytes())
+    blob = zip_of([*items, (name.replace("\x00", "\x01"), npy(np.zeros(3)))])
+    saved.write_bytes(blob.replace(b"W.npy\x01x", b"W.npy\x00x"))  # zipfile cuts names at NUL when writing
+    refused(saved, rf"zip entry .* {why}")
+
+
+def test_duplicate_entries_are_refused_even_when_identical(saved):
+    items = entries(saved.read_bytes())
+    saved.write_bytes(zip_of([*items, items[1]]))
+    refused(saved, rf"zip entry '{re.escape(items[1][0])}' appears more than once")
+
+
+def test_entries_not_in_the_manifest_are_refused(saved):
+    items = entries(saved.read_bytes())
+    saved.write_bytes(zip_of([*items, ("params/0/extra.npy", npy(np.zeros(3)))]))
+    refused(saved, r"entries its metadata does not list: \['params/0/extra'\]")
+    saved.write_bytes(zip_of([*items, ("README.txt", b"hello")]))
+    refused(saved, r"entries its metadata does not list: \['README.txt'\]")
+
+
+def test_the_same_file_deflated_still_loads(saved):
+    model = io.load(saved, backend="numpy")
+    saved.write_bytes(zip_of(entries(saved.read_bytes()), zipfile.ZIP_DEFLATED))
+    again = io.load(saved, backend="numpy")
+    for p, q in zip(model.params, again.params):
+        assert all(np.array_equal(to_numpy(p[k]), to_numpy(q[k])) for k in p)
+
+
+def bomb(uncompressed, *, lie_to=None, name="params/0/W.npy"):
+    """A zip with one deflated entry of ``uncompressed`` zero bytes (optionally declaring
+    ``lie_to`` bytes in its records instead)."""
+    blob = bytearray(zip_of([(name, bytes(uncompressed))], zipfile.ZIP_DEFLATED))
+    if lie_to is not None:
+        for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            struct.pack_into("<I", blob, blob.index(sig) + at, lie_to)
+    return bytes(blob)
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_size_before_inflating(tmp_path, tracing):
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(bomb(200 * MIB))  # 200 KB on disk
+    assert path.stat().st_size < MIB
+    tracemalloc.reset_peak()
+    refused(path, "no '__anynet__' metadata entry")  # under max_bytes: refused, and never inflated
+    refused(path, "'params/0/W.npy' brings the uncompressed size to 209715200 bytes, more than "
+                  "max_bytes=1000000", max_bytes=10**6)
+    assert tracemalloc.get_traced_memory()[1] < 16 * MIB
+    path.write_bytes(bomb(200 * MIB, name="__anynet__.npy"))
+    refused(path, "the metadata entry is 209715200 bytes, more than the 8388608 bytes of JSON")
+
+
+def test_a_zip_bomb_lying_about_its_size_is_inflated_no_further_than_declared(tmp_path, tracing):
+    path = tmp_path / "liar.npz"
+    path.write_bytes(bomb(200 * MIB, lie_to=1000, name="__anynet__.npy"))  # read first: the metadata
+    tracemalloc.reset_peak()
+    refused(path, "Bad CRC-32")  # inflated to its declared 1000 bytes only, which do not match
+    assert tracemalloc.get_traced_memory()[1] < 16 * MIB  # not 200 MiB
+
+
+def test_other_compression_methods_and_encryption_are_refused(saved):
+    items = entries(saved.read_bytes())
+    saved.write_bytes(zip_of(items, zipfile.ZIP_BZIP2))
+    refused(saved, "uses compression method 12; anynet reads stored")
+    blob = bytearray(zip_of(items))
+    struct.pack_into("<H", blob, blob.index(b"PK\x01\x02") + 8, 1)
+    saved.write_bytes(bytes(blob))
+    refused(saved, "is encrypted")
+
+
+def test_declared_array_sizes_are_checked_against_max_bytes_before_reading(saved):
+    assert io.load(saved, backend="numpy", max_bytes=1000)  # 15 + 8 float64: 184 bytes of arrays
+    refused(saved, r"arrays need more than max_bytes=100 bytes", max_bytes=100)
+    with pytest.raises(ValueError, match="max_bytes must be a positive int"):
+        io.load(saved, max_bytes=0)
+    meta = meta_of(saved.read_bytes())
+    meta["arrays"]["params/0/W"]["shape"] = [2**40, 2**20]
+    saved.write_bytes(with_meta_text(saved.read_bytes(), json.dumps(meta)))
+    refused(saved, r"arrays need more than max_bytes=2147483648 bytes \(up to 'params/0/W'")
+
+
+def test_huge_layers_are_refused_before_their_parameters_are_initialized(saved, tracing):
+    meta = meta_of(saved.read_bytes())
+    meta["model"]["layers"][0]["config"]["in_features"] = 10**6
+    meta["model"]["layers"][0]["config"]["out_features"] = 10**6  # 8 TB of float64 weights
+    saved.write_bytes(with_meta_text(saved.read_bytes(), json.dumps(meta)))
+    tracemalloc.reset_peak()
+    refused(saved, r"layer 0 \(Linear\) has sizes .* more than max_bytes=2147483648 bytes of float64")
+    assert tracemalloc.get_traced_memory()[1] < 16 * MIB
+
+
+@pytest.mark.parametrize("text, why", [
+    ("[" * 100000 + "]" * 100000, "nested more than 64 deep"),
+    ('{"format": "anynet.checkpoint", "x": ' + "[" * 70 + "]" * 70 + "}", "nested more than 64 deep"),
+    ("1" * 5000, "not valid UTF-8 JSON"),
+    ('{"format": "anynet.checkpoint", "format_version": 1, "pad": "' + "x" * (9 * MIB) + '"}',
+     r"metadata entry is \d+ bytes, more than the 8388608 bytes"),
+])
+def test_deep_huge_or_odd_json_is_refused(saved, text, why):
+    saved.write_bytes(with_meta_text(saved.read_bytes(), text))
+    refused(saved, why)
+
+
+def test_save_refuses_extra_that_load_would_refuse(tmp_path):
+    model = an.Sequential([an.layers.Linear(2, 2)], backend="numpy")
+    deep = []
+    for _ in range(70):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"nested more than 64 deep; load reads at most .* nested 64 deep"):
+        io.save(model, tmp_path / "m.npz", extra={"deep": deep})
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_directory_of_a_million_entries_is_refused_before_it_is_parsed(saved):
+    blob = bytearray(saved.read_bytes())
+    at = blob.rindex(b"PK\x05\x06")
+    struct.pack_into("<HHI", blob, at + 8, 65535, 65535, 2**31)  # entries here, in all; directory bytes
+    saved.write_bytes(bytes(blob))
+    refused(saved, "truncated|lists 65535 entries in 2147483648 bytes")
+
+
+LOADER = r"""
+import json, resource, sys
+import anynet as an
+
+path, max_bytes = sys.argv[1], int(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    an.io.load(path, backend="numpy", max_bytes=max_bytes)
+    outcome = "loaded"
+except an.io.CheckpointError as exc:
+    outcome = str(exc).split(": ", 1)[1][:100]
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kib": before, "after_kib": after, "outcome": outcome}))
+"""
+
+
+def small_meta(**edits):
+    meta = {"format": "anynet.checkpoint", "format_version": 1, "anynet_version": "0", "optimizer": None,
+            "opt_state": None, "extra": {},
+            "model": {"class": "Sequential", "layers": [{"class": "Linear", "config": {"in_features": 4,
+                      "out_features": 3}}], "dtype": "float64", "seed": 0, "input_shape": None},
+            "arrays": {"params/0/W": {"shape": [3, 4], "dtype": "float64"},
+                       "params/0/b": {"shape": [3], "dtype": "float64"}}}
+    for path, value in edits.items():
+        *parents, last = path.split(".")
+        d = meta
+        for k in parents:
+            d = d[int(k)] if isinstance(d, list) else d[k]
+        d[last] = value
+    return meta
+
+
+def write_worst(path, kind):
+    """The most expensive hostile checkpoints we know, written without holding them in memory."""
+    params = [("params/0/W.npy", npy(np.zeros((3, 4)))), ("params/0/b.npy", npy(np.zeros(3)))]
+    text = json.dumps(small_meta())
+    max_bytes = 2**31
+    if kind == "json":  # the most metadata allowed, as costly a JSON as there is: empty objects
+        text = text[:-1] + ', "pad": [' + ",".join(["{}"] * (8 * MIB // 3 - 1000)) + "]}"
+    elif kind == "shape":  # arrays declaring 2 GiB, the entries holding a few bytes
+        text = json.dumps(small_meta(**{"arrays.params/0/W.shape": [2**14, 2**14]}))
+    elif kind == "layers":  # a 240 MB layer, under max_bytes=256 MiB so it is built, then refused
+        max_bytes = 256 * MIB
+        text = json.dumps(small_meta(**{"model.layers.0.config": {"in_features": 5000, "out_features": 6000}}))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        if kind == "liar":  # 256 MiB of zeros deflated to 250 KB, its records declaring 2 MiB
+            with zf.open("__anynet__.npy", "w") as f:
+                for _ in range(256):
+                    f.write(bytes(MIB))
+        else:
+            zf.writestr("__anynet__.npy", npy(np.frombuffer(text.encode(), np.uint8)))
+            for name, data in params:
+                zf.writestr(name, data)
+    if kind == "liar":
+        blob = bytearray(path.read_bytes())
+        for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            struct.pack_into("<I", blob, blob.index(sig) + at, 2 * MIB)
+        path.write_bytes(bytes(blob))
+    return max_bytes
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB is Linux's")
+def test_worst_hostile_checkpoints_stay_within_the_stated_memory_bound(tmp_path):
+    """Peak RSS of a fresh process loading the most expensive hostile files we know, each
+    refused. Bound: 256 MiB over the process's size before the load, whatever the file
+    declares; a layer that max_bytes allows is built first (about twice its size)."""
+    for kind in ("json", "liar", "shape", "layers"):
+        path = tmp_path / f"{kind}.npz"
+        max_bytes = write_worst(path, kind)
+        env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        out = subprocess.run([sys.executable, "-c", LOADER, str(path), str(max_bytes)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        row = json.loads(out.stdout)
+        grew = (row["after_kib"] - row["before_kib"]) / 1024
+        print(f"\n[memory] {kind}: file {path.stat().st_size / MIB:.2f} MiB, max_bytes {max_bytes / MIB:.0f} MiB, "
+              f"peak RSS +{grew:.0f} MiB (from {row['before_kib'] / 1024:.0f} MiB): {row['outcome']}")
+        assert row["outcome"] != "loaded" or kind == "json"  # junk under an unknown key is allowed
+        assert grew < (2 * 240e6 / MIB + 256 if kind == "layers" else 256), row
