@@ -34,13 +34,17 @@ allocated, :func:`load` and :func:`load_checkpoint` check every zip entry
 (only the entries the metadata lists, each once, plain names without ``/``
 at the start, ``..``, ``\\`` or NUL, stored or deflated, at most about
 1,100 times smaller compressed than uncompressed, as deflate allows, not
-encrypted), the metadata (at most 8 MiB of JSON, nested at most 64 deep),
+encrypted), the metadata (at most 8 MiB of JSON, nested at most 64 deep,
+at most 131,072 lists and objects),
 and the declared arrays: numeric dtypes only, shapes that match the
 architecture, and at most ``max_bytes`` bytes of arrays in all (default
 2 GiB), a bound that also applies to the layers' sizes before their
 parameters are initialized. Entries are decompressed in chunks and never
 beyond their declared size, so a small file cannot expand to gigabytes.
-Loading then needs about twice ``max_bytes`` of memory at most.
+A hostile file then costs at most about twice ``max_bytes`` of memory (a
+layer that ``max_bytes`` allows is initialized before its arrays are found not to
+match it), plus about 150 MiB for the costliest metadata (measured by
+``tests/test_hostile.py``).
 
 Examples
 --------
@@ -94,6 +98,8 @@ _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
 _MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs is under 1 MiB)
 _MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
+_MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 per array): each costs
+# 60-100 bytes as a Python object from 2 bytes of text, so 8 MiB of "[]" would cost 400 MiB
 _NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
 _DEFAULT_MAX_BYTES = 2 * 2**30  # load's max_bytes: 2 GiB of arrays, 268 million float64 parameters
 _MAX_ENTRIES = 100_000  # zip entries (a model of 10,000 layers with Adam has about 60,000)
@@ -281,12 +287,13 @@ def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str
         "extra": _json_ready(dict(extra) if extra is not None else {}, "extra", where),
     }
     blob = json.dumps(meta, separators=(",", ":")).encode("utf-8")
-    if len(blob) > _MAX_META_BYTES or _json_depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH:
+    if (len(blob) > _MAX_META_BYTES or _json_depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH
+            or blob.count(b"[") + blob.count(b"{") > _MAX_META_CONTAINERS):
         depth = _json_depth(meta, _MAX_META_DEPTH)
         raise ValueError(f"{where}: the metadata would be {len(blob)} bytes of JSON nested "
                          f"{'more than ' if depth > _MAX_META_DEPTH else ''}{min(depth, _MAX_META_DEPTH)} deep; "
-                         f"load reads at most {_MAX_META_BYTES} bytes nested {_MAX_META_DEPTH} deep: keep "
-                         "extra= smaller and flatter")
+                         f"load reads at most {_MAX_META_BYTES} bytes nested {_MAX_META_DEPTH} deep, "
+                         f"{_MAX_META_CONTAINERS} lists and objects: keep extra= smaller and flatter")
     meta_array = np.frombuffer(blob, dtype=np.uint8)
 
     def write(f: IO[bytes]) -> None:
@@ -835,7 +842,8 @@ def _json_depth(obj: Any, limit: int) -> int:
             if depth > limit:
                 return limit + 1
             deepest = max(deepest, depth)
-            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)
+                        if isinstance(v, (dict, list)))  # not a tuple per number: they cannot nest
     return deepest
 
 
@@ -850,8 +858,14 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
         raise fail(f"the metadata entry must be a 1-d uint8 array, got {dtype} of shape {shape}")
     if len(raw) - offset != shape[0]:
         raise fail(f"the metadata entry declares {shape[0]} bytes but holds {len(raw) - offset}")
+    blob = bytes(raw[offset:])
+    del raw
+    containers = blob.count(b"[") + blob.count(b"{")  # an upper bound (brackets in strings count too)
+    if containers > _MAX_META_CONTAINERS:
+        raise fail(f"the metadata's JSON has up to {containers} lists and objects; an anynet checkpoint "
+                   f"has at most {_MAX_META_CONTAINERS}")
     try:
-        meta = json.loads(bytes(raw[offset:]).decode("utf-8"))
+        meta = json.loads(blob.decode("utf-8"))
     except RecursionError:
         raise fail(f"the metadata's JSON is nested more than {_MAX_META_DEPTH} deep") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints of over 4300 digits

@@ -18,6 +18,7 @@ every backend, so these tests run in the numpy session only.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io as _io
 import json
 import os
@@ -30,6 +31,7 @@ import time
 import tracemalloc
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -492,19 +494,24 @@ def test_a_directory_of_a_million_entries_is_refused_before_it_is_parsed(saved):
     refused(saved, "truncated|lists 65535 entries in 2147483648 bytes")
 
 
+# Peak memory from /proc/self/status: VmHWM is this process image's peak RSS (ru_maxrss
+# would also count the pytest process it was forked from: Linux keeps it across exec).
 LOADER = r"""
-import json, resource, sys
+import json, sys
 import anynet as an
 
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
 path, max_bytes = sys.argv[1], int(sys.argv[2])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = status("VmRSS")
 try:
     an.io.load(path, backend="numpy", max_bytes=max_bytes)
     outcome = "loaded"
 except an.io.CheckpointError as exc:
     outcome = str(exc).split(": ", 1)[1][:100]
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_kib": before, "after_kib": after, "outcome": outcome}))
+print(json.dumps({"before_kib": before, "after_kib": status("VmHWM"), "outcome": outcome}))
 """
 
 
@@ -529,8 +536,13 @@ def write_worst(path, kind):
     params = [("params/0/W.npy", npy(np.zeros((3, 4)))), ("params/0/b.npy", npy(np.zeros(3)))]
     text = json.dumps(small_meta())
     max_bytes = 2**31
-    if kind == "json":  # the most metadata allowed, as costly a JSON as there is: empty objects
-        text = text[:-1] + ', "pad": [' + ",".join(["{}"] * (8 * MIB // 3 - 1000)) + "]}"
+    if kind == "json-objects":  # as many empty objects as allowed, then short unique keys
+        text = text[:-1] + ', "pad": [' + ",".join(["{}"] * (2**17 - 100)) + "]}"
+    elif kind == "json-keys":  # the most metadata allowed, in short unique keys: the costliest JSON
+        keys = ",".join(f'"{i:x}":0' for i in range(8 * MIB // 9))
+        text = text[:-1] + ', "pad": {' + keys[:keys.rindex(",", 0, 8 * MIB - 2000)] + "}}"
+    elif kind == "json-numbers":  # the most metadata allowed, in floats
+        text = text[:-1] + ', "pad": [' + ",".join(["1e1"] * (8 * MIB // 4 - 1000)) + "]}"
     elif kind == "shape":  # arrays declaring 2 GiB, the entries holding a few bytes
         text = json.dumps(small_meta(**{"arrays.params/0/W.shape": [2**14, 2**14]}))
     elif kind == "layers":  # a 240 MB layer, under max_bytes=256 MiB so it is built, then refused
@@ -553,12 +565,13 @@ def write_worst(path, kind):
     return max_bytes
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB is Linux's")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS read from Linux's /proc")
 def test_worst_hostile_checkpoints_stay_within_the_stated_memory_bound(tmp_path):
     """Peak RSS of a fresh process loading the most expensive hostile files we know, each
-    refused. Bound: 256 MiB over the process's size before the load, whatever the file
-    declares; a layer that max_bytes allows is built first (about twice its size)."""
-    for kind in ("json", "liar", "shape", "layers"):
+    refused or loaded as harmless junk. Bound: 200 MiB over the process's size before the
+    load, whatever the file declares (the costliest is 8 MiB of JSON in short unique keys,
+    about 140 MiB); a layer that max_bytes allows is built first (twice its size at most)."""
+    for kind in ("json-objects", "json-keys", "json-numbers", "liar", "shape", "layers"):
         path = tmp_path / f"{kind}.npz"
         max_bytes = write_worst(path, kind)
         env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -569,5 +582,279 @@ def test_worst_hostile_checkpoints_stay_within_the_stated_memory_bound(tmp_path)
         grew = (row["after_kib"] - row["before_kib"]) / 1024
         print(f"\n[memory] {kind}: file {path.stat().st_size / MIB:.2f} MiB, max_bytes {max_bytes / MIB:.0f} MiB, "
               f"peak RSS +{grew:.0f} MiB (from {row['before_kib'] / 1024:.0f} MiB): {row['outcome']}")
-        assert row["outcome"] != "loaded" or kind == "json"  # junk under an unknown key is allowed
-        assert grew < (2 * 240e6 / MIB + 256 if kind == "layers" else 256), row
+        assert row["outcome"] != "loaded" or kind.startswith("json")  # junk under an unknown key is allowed
+        assert grew < (2 * 240e6 / MIB + 50 if kind == "layers" else 200), row
+
+
+# ====================================================================== IDX files
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_BOUND = 8 * MIB  # far below what the mutated headers declare (up to 2 GiB): never allocated
+
+
+def idx_bytes(a):
+    code = {np.dtype(t).name: c for c, t in IDX_TYPES.items()}[a.dtype.name]
+    return bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.astype(
+        a.dtype.newbyteorder(">")).tobytes()
+
+
+def idx_corpus():
+    rng = np.random.default_rng(1)
+    out = []
+    for k, t in enumerate(IDX_TYPES.values()):
+        shape = [(7,), (4, 3), (3, 2, 5)][k % 3]
+        a = (rng.normal(size=shape) * 50).astype(np.dtype(t).newbyteorder("="))
+        out.append(idx_bytes(a))
+    return out
+
+
+def reference_idx(raw):
+    """An independent IDX decoder: the array, or None where the file is not valid."""
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in IDX_TYPES or raw[3] == 0:
+        return None
+    ndim = raw[3]
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        return None
+    shape = struct.unpack(f">{ndim}I", raw[4:head])
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    n = 1
+    for s in shape:
+        n *= s
+    if any(s >= 2**31 for s in shape) or n * dtype.itemsize > 2**31 or len(raw) != head + n * dtype.itemsize:
+        return None
+    return np.frombuffer(raw, dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def mutate_idx(rng, raw):
+    data = bytearray(raw)
+    kind = rng.integers(6)
+    if kind == 0:  # a header byte: magic, type code, ndim
+        data[rng.integers(4)] = rng.integers(256)
+        what = "magic"
+    elif kind == 1:  # a size: 0, huge, "negative", off by one
+        i = rng.integers(data[3]) if data[3] else 0
+        value = int(rng.choice([0, 1, 2**31 - 1, 2**31, 2**32 - 1, 10**6, 46341, 2**16 + 1]))
+        if rng.integers(3) == 0:
+            value = struct.unpack(">I", data[4 + 4 * i:8 + 4 * i])[0] + int(rng.choice([-1, 1]))
+        struct.pack_into(">I", data, 4 + 4 * i, value % 2**32)
+        what = f"size {i} = {value}"
+    elif kind == 2:
+        for _ in range(rng.integers(1, 6)):
+            data[rng.integers(len(data))] ^= 1 << rng.integers(8)
+        what = "bit flips"
+    elif kind == 3:
+        data = data[:rng.integers(len(data))]
+        what = "truncate"
+    elif kind == 4:
+        data += rng.bytes(rng.integers(1, 64))
+        what = "append"
+    else:
+        data[3] = rng.integers(0, 256)  # many dimensions: a header longer than the file
+        what = f"ndim = {data[3]}"
+    return bytes(data), what
+
+
+def mutate_gz(rng, raw):
+    """Gzip the (maybe mutated) file, then maybe damage the stream, or make it a bomb."""
+    kind = rng.integers(5)
+    if kind == 0:
+        body, what = mutate_idx(rng, raw)
+        return gzip.compress(body, mtime=0), f"gz of {what}"
+    if kind == 1:  # a bomb: a valid header, then 32 MiB of zeros
+        return gzip.compress(raw + bytes(32 * MIB), compresslevel=1, mtime=0), "gz bomb"
+    blob = bytearray(gzip.compress(raw, mtime=0))
+    if kind == 2:
+        for _ in range(rng.integers(1, 4)):
+            blob[rng.integers(len(blob))] ^= 1 << rng.integers(8)
+        return bytes(blob), "gz bit flips"
+    if kind == 3:
+        return bytes(blob[:rng.integers(len(blob))]), "gz truncated"
+    return bytes(blob) + rng.bytes(rng.integers(1, 32)), "gz trailing junk"
+
+
+def test_idx_fuzz(tmp_path, tracing):
+    rng = np.random.default_rng(SEED + 1)
+    corpus = idx_corpus()
+    stats = new_stats()
+    for case in range(CASES):
+        raw = corpus[case % len(corpus)]
+        gz = case % 2 == 1
+        blob, what = (mutate_gz if gz else mutate_idx)(rng, raw)
+        path = tmp_path / f"case{case}-idx{'.gz' if gz else ''}"
+        path.write_bytes(blob)
+        try:
+            plain = gzip.decompress(blob) if gz else blob
+        except (OSError, EOFError, zlib.error):
+            plain = None
+        want = None if plain is None else reference_idx(plain)
+        label = f"case {case}: {what}"
+        try:
+            with guarded(stats, label):
+                try:
+                    got = an.datasets.read_idx(path)
+                except ValueError as exc:
+                    assert str(path) in str(exc), f"the message does not name the file: {exc}"
+                    got = None
+        except Exception as exc:
+            raise AssertionError(f"{label}: {type(exc).__name__}: {exc}") from exc
+        if want is None:
+            assert got is None, f"{label}: read {got!r} from an invalid file"
+            stats["outcome"]["refused"] += 1
+        else:
+            assert got is not None, f"{label}: refused a valid file"
+            assert got.dtype == want.dtype and got.dtype.isnative and np.array_equal(got, want, equal_nan=True)
+            stats["outcome"]["read"] += 1
+        path.unlink()
+    report("IDX", stats, bound=IDX_BOUND)
+
+
+def test_idx_sizes_are_checked_before_anything_is_allocated(tmp_path, tracing):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x0E, 3]) + struct.pack(">3I", 2**31 - 1, 2**31 - 1, 2**31 - 1) + bytes(64))
+    tracemalloc.reset_peak()
+    with pytest.raises(ValueError, match=r"huge-idx3-ubyte: its header announces shape .* more than max_bytes"):
+        an.datasets.read_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2I", 2**14, 2**16) + bytes(64))  # 1 GiB declared
+    with pytest.raises(ValueError, match=r"is truncated: its header announces shape \(16384, 65536\)"):
+        an.datasets.read_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 2**32 - 5))
+    with pytest.raises(ValueError, match=r"size 0 in its header is 4294967291 \(-5 as a signed 32-bit count\)"):
+        an.datasets.read_idx(path)
+    assert tracemalloc.get_traced_memory()[1] < 8 * MIB  # not 1 GiB
+    gz = tmp_path / "bomb-idx1-ubyte.gz"
+    gz.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 3) + bytes(64 * MIB), mtime=0))
+    tracemalloc.reset_peak()
+    with pytest.raises(ValueError, match=r"bomb-idx1-ubyte.gz has extra bytes: .* the file has \d+ or more bytes"):
+        an.datasets.read_idx(gz)
+    assert tracemalloc.get_traced_memory()[1] < 8 * MIB  # not 1 GiB, not the bomb's 64 MiB
+    path.write_bytes(idx_bytes(np.zeros((5, 5), np.uint8)))
+    assert an.datasets.read_idx(path, max_bytes=25).shape == (5, 5)
+    with pytest.raises(ValueError, match="25 bytes, more than max_bytes=24"):
+        an.datasets.read_idx(path, max_bytes=24)
+
+
+# ====================================================================== CSV files
+CSV_ALPHABET = [",", ";", "\t", '"', "'", "\n", "\r\n", " ", "e", "E", "-", "+", ".", "nan", "inf", "x", "1e999",
+                "\x00", "\x07", "\ufeff", "\u2028", "\u0661", "_", "0", "7", "#", "1,2", "\xa0"]
+
+
+def csv_corpus():
+    rng = np.random.default_rng(2)
+    out = []
+    for k in range(6):
+        a = rng.normal(size=(rng.integers(1, 6), rng.integers(1, 5))) * 10.0 ** rng.integers(-3, 4)
+        fmt = ["%.17g", "%.3f", "%d", "%.6e", "%g", "%.2f"][k]
+        if fmt == "%d":
+            a = np.round(a)
+        header = ",".join(f"col{j}" for j in range(a.shape[1])) + "\n" if k % 2 else ""
+        sep = ", " if k == 4 else ","
+        text = header + "".join(sep.join(fmt % v for v in row) + ("\r\n" if k == 5 else "\n") for row in a)
+        out.append(text.encode())
+    return out
+
+
+def reference_csv(raw):
+    """An independent reading of the rules read_csv states: the array, or None."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in text):
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+
+    def number(cell):
+        try:
+            return float(cell) if cell.strip() else None
+        except ValueError:
+            return None
+
+    if not lines or any('"' in line or "'" in line for line in lines):
+        return None
+    if any(number(c) is None for c in lines[0].split(",")):
+        lines = lines[1:]
+    rows = [[number(c) for c in line.split(",")] for line in lines]
+    if not rows or len({len(r) for r in rows}) != 1 or any(v is None for r in rows for v in r):
+        return None
+    a = np.array(rows, dtype=np.float64)
+    return a if np.isfinite(a).all() else None
+
+
+def mutate_csv(rng, raw):
+    text = raw.decode()
+    kind = rng.integers(6)
+    for _ in range(rng.integers(1, 4)):
+        pos = rng.integers(len(text) + 1)
+        piece = CSV_ALPHABET[rng.integers(len(CSV_ALPHABET))]
+        if kind in (0, 1):
+            text = text[:pos] + piece + text[pos:]
+        elif kind == 2:
+            text = text[:pos] + piece + text[pos + 1:]
+        elif kind == 3:
+            text = text[:pos] + text[pos + rng.integers(1, 4):]
+    if kind == 4:
+        text = text.replace(",", CSV_ALPHABET[rng.integers(len(CSV_ALPHABET))])
+    blob = text.encode()
+    if kind == 5:
+        blob = blob[:rng.integers(len(blob) + 1)] + (rng.bytes(2) if rng.integers(2) else b"")
+    return blob, f"kind {kind}"
+
+
+def test_csv_fuzz(tmp_path, tracing):
+    rng = np.random.default_rng(SEED + 2)
+    corpus = csv_corpus()
+    for raw in corpus:  # the corpus itself reads back
+        assert reference_csv(raw) is not None
+    stats = new_stats()
+    for case in range(CASES):
+        blob, what = mutate_csv(rng, corpus[case % len(corpus)])
+        path = tmp_path / f"case{case}.csv"
+        path.write_bytes(blob)
+        want = reference_csv(blob)
+        label = f"case {case}: {what}: {blob[:80]!r}"
+        try:
+            with guarded(stats, label):
+                try:
+                    got = an.datasets.read_csv(path)
+                except ValueError as exc:
+                    assert str(path) in str(exc), f"the message does not name the file: {exc}"
+                    got = None
+        except Exception as exc:
+            raise AssertionError(f"{label}: {type(exc).__name__}: {exc}") from exc
+        if want is None:
+            assert got is None, f"{label}: read {got!r}, the rules say the file is invalid"
+            stats["outcome"]["refused"] += 1
+        else:
+            assert got is not None, f"{label}: refused a valid file"
+            assert got.dtype == np.float64 and np.array_equal(got, want), label
+            stats["outcome"]["read"] += 1
+        path.unlink()
+    report("CSV", stats, bound=4 * MIB)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1;2;3\n4;5;6\n", r"line 1 has ';' between values: anynet reads comma-separated"),
+    ("a\tb\n1\t2\n", "line 1 has a tab between values"),
+    ('"a","b"\n"1","2"\n', "line 1 has quoted fields"),
+    ("1,2\n3\n", "line 2 has 1 values but line 1 has 2"),
+    ("1,2\n3,x\n", "line 2 column 2: 'x' is not a number"),
+    ("1,nan\n", "line 1 column 2 is nan: inputs must be finite"),
+    ("", "is empty: no rows of numbers"),
+    ("a,b\n", "has a header line and no rows"),
+    ("1,2\x00\n", r"line 1 has the control character '\\x00'"),
+])
+def test_csv_mistakes_are_named_without_numpy_warnings(tmp_path, text, message):
+    path = tmp_path / "x.csv"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=rf"read_csv: .*x\.csv {message}"):
+            an.datasets.read_csv(path)
+
+
+def test_csv_over_max_bytes_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("1,2\n3,4\n")
+    assert an.datasets.read_csv(path, max_bytes=8).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"x\.csv is 8 bytes, more than max_bytes=7"):
+        an.datasets.read_csv(path, max_bytes=7)
