@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "parity"]
+nox.options.sessions = ["tests", "lint", "parity", "fuzz"]
 nox.options.error_on_external_run = True
 
 BACKENDS = ["numpy", "numpy_readonly", "array_api_strict", "jax", "torch", "cupy"]
@@ -64,6 +64,16 @@ def parity(session: nox.Session) -> None:
         session.install("-r", "backends/cupy.txt")
     session.install(".")
     session.run("python", "-m", "anynet.parity", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Hostile files and hard stops at length: 5,000 mutated checkpoints, IDX and CSV files each, 40 SIGKILLs."""
+    # Budget: at most 3 minutes on the 2-core CI machine (measured: see the commit that added it).
+    session.install("numpy>=1.26", "pytest>=8")  # host-side file code: NumPy only, no JAX to install
+    session.install(".")
+    session.run("pytest", "--backend=numpy", "-s", "-q", "tests/test_hostile.py", "tests/test_crash_resume.py",
+                *session.posargs, env={"ANYNET_FUZZ_CASES": "5000", "ANYNET_CRASH_KILLS": "40"})
 
 
 @nox.session(default=False)

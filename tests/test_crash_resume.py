@@ -113,7 +113,7 @@ def test_train_killed_at_random_moments_resumes_to_the_same_parameters(tmp_path)
           f"file left behind; checkpoint epochs after the kills: {epochs_seen}")
     assert sum(kills.values()) >= KILLS
     assert caught_in_save >= 1, "no kill landed inside a save"
-    assert len(set(epochs_seen)) > KILLS // 3, "the run did not advance between kills"
+    assert len(set(epochs_seen)) >= 5, "the kills did not come at many points of the training"
     assert epochs_seen == sorted(epochs_seen), "a resumed run went back in time"
     final = params_of(tmp_path / "final.npz")
     for got, want in zip(final, reference, strict=True):
