@@ -29,22 +29,21 @@ Anything wrong with a file (not a zip, truncated, corrupted, foreign, from a
 newer anynet, or not matching its own architecture) raises
 :class:`CheckpointError`, naming the file and what is wrong.
 
-Loading a file from a stranger is bounded: before anything is read or
-allocated, :func:`load` and :func:`load_checkpoint` check every zip entry
-(only the entries the metadata lists, each once, plain names without ``/``
-at the start, ``..``, ``\\`` or NUL, stored or deflated, at most about
-1,100 times smaller compressed than uncompressed, as deflate allows, not
-encrypted), the metadata (at most 8 MiB of JSON, nested at most 64 deep,
-at most 131,072 lists and objects),
-and the declared arrays: numeric dtypes only, shapes that match the
-architecture, and at most ``max_bytes`` bytes of arrays in all (default
-2 GiB), a bound that also applies to the layers' sizes before their
-parameters are initialized. Entries are decompressed in chunks and never
-beyond their declared size, so a small file cannot expand to gigabytes.
-A hostile file then costs at most about twice ``max_bytes`` of memory (a
-layer that ``max_bytes`` allows is initialized before its arrays are found not to
-match it), plus about 150 MiB for the costliest metadata (measured by
-``tests/test_hostile.py``).
+Loading a file from a stranger is bounded. Before anything is read or
+allocated, :func:`load` and :func:`load_checkpoint` check every zip entry: only
+the entries the metadata lists, each once, with plain names (no ``/`` at the
+start, no ``..``, ``\\`` or NUL), stored or deflated (not encrypted) and at
+most about 1,100 times smaller compressed than uncompressed, as deflate allows.
+They check the metadata (at most 8 MiB of JSON, nested at most 64 deep, at
+most 131,072 lists and objects) and the declared arrays: numeric dtypes,
+shapes that match the architecture, and at most ``max_bytes`` bytes in all
+(default 2 GiB), a bound that also applies to the layers' sizes
+(``in_features``, ``out_features``, ``pieces``) before their parameters are
+initialized. Entries are inflated a chunk at a time and never beyond their
+declared size, so a small file cannot expand to gigabytes. A hostile file
+costs at most about twice ``max_bytes`` of memory (a layer that ``max_bytes``
+allows is initialized before its arrays are found not to match it), plus about
+150 MiB for the costliest metadata (measured in ``tests/test_hostile.py``).
 
 Examples
 --------
@@ -103,12 +102,15 @@ _MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 pe
 _NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
 _DEFAULT_MAX_BYTES = 2 * 2**30  # load's max_bytes: 2 GiB of arrays, 268 million float64 parameters
 _MAX_ENTRIES = 100_000  # zip entries (a model of 10,000 layers with Adam has about 60,000)
-_MAX_DIRECTORY_BYTES = 32 * 2**20  # the zip's central directory, parsed before any entry is checked
+_MAX_DIRECTORY_BYTES = 8 * 2**20  # the zip's central directory, which zipfile parses whole (about
+# 10 bytes of memory per byte) before any entry can be checked: 100,000 entries fit
 _MAX_RATIO = 1100  # deflate cannot compress more than about 1032:1; anything above is forged
 _CHUNK = 2**20  # entries are read (and decompressed) this much at a time
 #: The dtypes a checkpoint may declare (what ``numpy.dtype(...).name`` gives for numeric arrays).
 _DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                      "float16", "float32", "float64"])
+#: The layer settings that size its parameters (anynet's Dense convention; Maxout's pieces).
+_LAYER_SIZES = ("in_features", "out_features", "pieces")
 #: The kinds of array entry a checkpoint holds, by their first path component: the
 #: grammar of the rest of the name (``params/<layer>/<name>``, ``opt/<key>`` or
 #: ``opt/<slot>/<layer>/<name>``). A name of no kind here is refused.
@@ -307,8 +309,9 @@ def save(model: Sequential, path: str | os.PathLike[str], *, opt_state: dict[str
 
 def _host_array(a: Any, what: str) -> np.ndarray:
     host = np.asarray(to_numpy(a))
-    if host.dtype.kind not in _NUMERIC_KINDS:
-        raise TypeError(f"{what} has dtype {host.dtype}: only numeric arrays can be saved")
+    if host.dtype.kind not in _NUMERIC_KINDS or host.dtype.name not in _DTYPES:
+        raise TypeError(f"{what} has dtype {host.dtype}: only numeric arrays of a portable dtype can be "
+                        f"saved ({', '.join(sorted(_DTYPES))})")
     return host
 
 
@@ -904,8 +907,8 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
     if dtype not in ("float32", "float64"):
         raise fail(f"the model dtype must be 'float32' or 'float64', got {dtype!r}")
     seed = need(model, "seed", int, "model.")
-    if isinstance(seed, bool) or not 0 <= seed < 2**128:
-        raise fail(f"the model seed must be an int in [0, 2**128), got {seed!r}")
+    if isinstance(seed, bool) or seed < 0:
+        raise fail(f"the model seed must be an int >= 0, got {seed!r}")
     shape = need(model, "input_shape", (list, type(None)), "model.")
     if shape is not None and not (len(shape) <= 32 and all(is_int(s) and 1 <= s < 2**63 for s in shape)):
         raise fail(f"the model input_shape must be a list of at most 32 positive ints, got {shape!r}")
@@ -941,22 +944,16 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
 
 def _check_layer_sizes(spec: dict[str, Any], max_bytes: int, fail: Callable[[str], CheckpointError]) -> None:
     """Refuse, before any layer initializes its parameters, layers whose sizes promise
-    more than ``max_bytes``: a layer's parameter count is taken to be at most the product
-    of the positive ints in its config (``in_features * out_features`` for Linear,
-    times ``pieces`` for Maxout: twice that bounds what they allocate)."""
+    more than ``max_bytes``: the product of the size settings in ``_LAYER_SIZES`` that a
+    layer's config has (``in_features * out_features`` for Linear, times ``pieces`` for
+    Maxout; their weights, and about twice that bounds what they allocate). A custom
+    layer with other size settings is initialized before its arrays are checked."""
     itemsize = np.dtype(spec["dtype"]).itemsize
     budget = max_bytes // itemsize
     total = 0
     for i, entry in enumerate(spec["layers"]):
-        n, todo = 1, [entry["config"]]
-        while todo and n <= budget:
-            value = todo.pop()
-            if isinstance(value, dict):
-                todo.extend(value.values())
-            elif isinstance(value, list):
-                todo.extend(value)
-            elif isinstance(value, int) and not isinstance(value, bool) and value > 1:
-                n *= value
+        sizes = [entry["config"].get(key) for key in _LAYER_SIZES]
+        n = math.prod(v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v > 1)
         total += n
         if total > budget:
             raise fail(f"layer {i} ({entry['class']}) has sizes {entry['config']} that need more than "

@@ -18,6 +18,7 @@ every backend, so these tests run in the numpy session only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import io as _io
 import json
@@ -476,6 +477,28 @@ def test_deep_huge_or_odd_json_is_refused(saved, text, why):
     refused(saved, why)
 
 
+@dataclasses.dataclass(frozen=True)
+class HostileTestSeededIdentity(an.layers.Layer):
+    """A custom layer with a large int setting that is not a size."""
+
+    seed: int = 2**40
+
+    def init(self, rng):
+        return {}
+
+    def forward(self, params, x, /, *, training=False, key=None, xp=None):
+        return x, None
+
+    def backward(self, params, cache, dy, /, *, need_dx=True, xp=None):
+        return dy, {}
+
+
+def test_a_large_setting_that_is_not_a_size_is_not_taken_for_one(tmp_path):
+    model = an.Sequential([an.layers.Linear(4, 3), HostileTestSeededIdentity()], backend="numpy", seed=0)
+    io.save(model, tmp_path / "m.npz")
+    assert io.load(tmp_path / "m.npz", backend="numpy", max_bytes=1000).layers == model.layers
+
+
 def test_save_refuses_extra_that_load_would_refuse(tmp_path):
     model = an.Sequential([an.layers.Linear(2, 2)], backend="numpy")
     deep = []
@@ -549,7 +572,10 @@ def write_worst(path, kind):
         max_bytes = 256 * MIB
         text = json.dumps(small_meta(**{"model.layers.0.config": {"in_features": 5000, "out_features": 6000}}))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        if kind == "liar":  # 256 MiB of zeros deflated to 250 KB, its records declaring 2 MiB
+        if kind == "directory":  # as many entries as 8 MiB of directory holds, the count a lie
+            for i in range(160_000):
+                zf.writestr(zipfile.ZipInfo(f"{i:x}", date_time=(1980, 1, 1, 0, 0, 0)), b"")
+        elif kind == "liar":  # 256 MiB of zeros deflated to 250 KB, its records declaring 2 MiB
             with zf.open("__anynet__.npy", "w") as f:
                 for _ in range(256):
                     f.write(bytes(MIB))
@@ -557,6 +583,10 @@ def write_worst(path, kind):
             zf.writestr("__anynet__.npy", npy(np.frombuffer(text.encode(), np.uint8)))
             for name, data in params:
                 zf.writestr(name, data)
+    if kind == "directory":  # the zip64 end record's entry counts: 1,000, not 160,000
+        blob = bytearray(path.read_bytes())
+        struct.pack_into("<QQ", blob, blob.rindex(b"PK\x06\x06") + 24, 1000, 1000)
+        path.write_bytes(bytes(blob))
     if kind == "liar":
         blob = bytearray(path.read_bytes())
         for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
@@ -571,7 +601,7 @@ def test_worst_hostile_checkpoints_stay_within_the_stated_memory_bound(tmp_path)
     refused or loaded as harmless junk. Bound: 200 MiB over the process's size before the
     load, whatever the file declares (the costliest is 8 MiB of JSON in short unique keys,
     about 140 MiB); a layer that max_bytes allows is built first (twice its size at most)."""
-    for kind in ("json-objects", "json-keys", "json-numbers", "liar", "shape", "layers"):
+    for kind in ("json-objects", "json-keys", "json-numbers", "directory", "liar", "shape", "layers"):
         path = tmp_path / f"{kind}.npz"
         max_bytes = write_worst(path, kind)
         env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
