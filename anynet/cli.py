@@ -194,7 +194,7 @@ def _read_inputs(path: str) -> Any:
     try:
         return _read_npy(p) if p.suffix == ".npy" else read_csv(p)
     except ValueError as exc:
-        raise ValueError(f"--input {path!r}: {exc}") from None
+        raise ValueError(f"--input: {exc}") from None  # the message names the file
 
 
 def _write_outputs(path: str, values: Any) -> None:

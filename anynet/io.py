@@ -95,7 +95,7 @@ FORMAT_VERSION = 1
 
 _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
-_MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs is under 1 MiB)
+_MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs, 4 metrics: 0.8 MiB)
 _MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
 _MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 per array): each costs
 # 60-100 bytes as a Python object from 2 bytes of text, so 8 MiB of "[]" would cost 400 MiB

@@ -893,3 +893,26 @@ def test_csv_over_max_bytes_is_refused_before_it_is_read(tmp_path):
     assert an.datasets.read_csv(path, max_bytes=8).shape == (2, 2)
     with pytest.raises(ValueError, match=r"x\.csv is 8 bytes, more than max_bytes=7"):
         an.datasets.read_csv(path, max_bytes=7)
+
+
+# ====================================================================== anynet predict --input
+def test_predict_names_a_bad_input_file_without_a_traceback_or_a_warning(tmp_path):
+    model = an.Sequential([an.layers.Linear(4, 3)], backend="numpy", seed=0)
+    io.save(model, tmp_path / "m.npz")
+    (tmp_path / "semi.csv").write_text("1;2;3;4\n5;6;7;8\n")
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 4)))
+    header["shape"] = (2**40, 4)  # 32 TiB declared, 64 bytes held
+    with open(tmp_path / "huge.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(64))
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONWARNINGS": "error"}
+    for name, message in [("semi.csv", "line 1 has ';' between values"),
+                          ("huge.npy", r"declares shape \(1099511627776, 4\) of float64, 35184372088832 bytes, "
+                                       "more than max_bytes")]:
+        out = subprocess.run([sys.executable, "-m", "anynet", "predict", "--model", str(tmp_path / "m.npz"),
+                              "--input", str(tmp_path / name), "--backend", "numpy"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert re.search(rf"anynet predict: error: --input: read_\w+: .*{name}.* {message}", out.stderr), \
+            out.stderr
