@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--save", metavar="FILE", default=None, help="write the trained model to FILE (.npz)")
+    t.add_argument("--checkpoint", metavar="FILE", default=None,
+                   help="write the model, optimizer state and progress to FILE (.npz, atomically) after "
+                        "every epoch")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint FILE if it exists, else start: rerun the same command "
+                        "after a crash and it ends exactly as an uninterrupted run")
     t.add_argument("--plot", metavar="FILE.png", default=None,
                    help="write a picture: the decision boundary for 2-D data, else the training curves")
     t.add_argument("--quiet", action="store_true", help="print only the final result line")
@@ -137,7 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     hist = model.fit(data.x_train, data.t_train, loss=loss, optimizer=opt, epochs=epochs,
                      batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1,
-                     validation_data=(data.x_test, data.t_test))
+                     validation_data=(data.x_test, data.t_test), checkpoint=args.checkpoint,
+                     resume=args.resume)
     seconds = time.perf_counter() - t0
     result = model.evaluate(data.x_test, data.t_test, loss=loss)
     print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  "
@@ -162,19 +169,12 @@ def _read_inputs(path: str) -> Any:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"--input {path!r}: no such file")
-    if p.suffix == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"--input {path!r}: not a plain numeric .npy file ({exc})") from None
-    if p.suffix in (".csv", ".txt"):
-        for skip in (0, 1):  # a header line is allowed
-            try:
-                return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
-            except ValueError as exc:
-                err = exc
-        raise ValueError(f"--input {path!r}: not a numeric CSV file ({err})")
-    raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
+    if p.suffix not in (".npy", ".csv", ".txt"):
+        raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
+    try:
+        return datasets._read_npy(p) if p.suffix == ".npy" else datasets.read_csv(p)
+    except ValueError as exc:
+        raise ValueError(f"--input: {exc}") from None  # the message names the file
 
 
 def _write_outputs(path: str, values: Any) -> None:
@@ -282,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "train" and args.resume and not args.checkpoint:
+        parser.error("train: --resume needs --checkpoint FILE (the file to resume from)")
     try:
         return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
                 "export": cmd_export,

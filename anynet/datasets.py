@@ -9,6 +9,9 @@ train/test split and the class names:
   ``spiral``, ``moons``, ``circles``, ``xor``, ``blobs`` (``make_spiral``, ...);
 * a directory with MNIST-style IDX files (``load_idx``; nothing is downloaded).
 
+Its file readers (``read_idx``, ``read_csv``) check what a file declares before
+they read or allocate it, and refuse more than ``max_bytes`` (default 2 GiB).
+
 This module reads files and draws points on the host and computes nothing on a
 backend, so it uses NumPy directly; a model moves the arrays to its device once
 per ``fit``.
@@ -24,6 +27,8 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -46,6 +51,7 @@ __all__ = [
     "make_moons",
     "make_spiral",
     "make_xor",
+    "read_csv",
     "read_idx",
     "stratified_split",
 ]
@@ -468,15 +474,39 @@ _TOYS: dict[str, tuple[Callable[..., tuple[np.ndarray, np.ndarray]], Callable[[i
 # ---------------------------------------------------------------- IDX (MNIST) files
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all values big-endian.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_DEFAULT_MAX_BYTES = 2 * 2**30  # what a reader here accepts by default: 2 GiB (MNIST's images are 47 MB)
+_CHUNK = 2**20  # files (and gzip streams) are read this much at a time
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def _read_upto(fh: Any, n: int) -> bytearray:
+    """At most ``n`` bytes from ``fh``, a chunk at a time: fewer only at the end of the
+    file, and never more memory than the bytes actually there."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = fh.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def _check_max_bytes(max_bytes: Any, where: str) -> None:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"{where}: max_bytes must be a positive int (bytes), got {max_bytes!r}")
+
+
+def read_idx(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -> np.ndarray:
     """One IDX file (MNIST's format; gzip-compressed when the name ends in ``.gz``).
 
     The file is 2 zero bytes, a type code, the number of dimensions ``ndim``,
     ``ndim`` big-endian uint32 sizes, then the values. Every part is checked:
-    a wrong magic number, an unknown type code, or more or fewer bytes than the
+    a wrong magic number, an unknown type code, a size of 2**31 or more (a
+    negative count from a writer that used signed ints), more than
+    ``max_bytes`` of values (default 2 GiB), or more or fewer bytes than the
     header announces raise ``ValueError`` naming the file, expected and found.
+    Sizes are checked before the values are read; a gzip stream is inflated a
+    chunk at a time and never beyond the size its header announces, so a small
+    hostile file cannot make this allocate much more than its real contents.
 
     Shapes: the sizes in the header, e.g. (60000, 28, 28) uint8 for MNIST images.
 
@@ -494,17 +524,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     >>> a.shape, a.dtype.name, a.tolist()
     ((2, 3), 'uint8', [[0, 1, 2], [3, 4, 5]])
     """
+    _check_max_bytes(max_bytes, "read_idx")
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            return _read_idx(fh, path, max_bytes)
     except FileNotFoundError:
         raise
-    except (OSError, EOFError) as exc:  # not gzip, or a gzip stream cut short
+    except (OSError, EOFError, zlib.error) as exc:  # not gzip, or a gzip stream cut short
         raise ValueError(f"read_idx: cannot read {path}: {exc}") from None
+
+
+def _read_idx(fh: Any, path: Path, max_bytes: int) -> np.ndarray:
+    data = _read_upto(fh, 4)
     if len(data) < 4:
         raise ValueError(f"read_idx: {path} has {len(data)} bytes, too short for the 4-byte IDX magic number")
     magic = int.from_bytes(data[:4], "big")
@@ -516,17 +548,38 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             "and DD >= 1 dimensions (MNIST: 0x00000803 for images, 0x00000801 for labels)"
         )
     head = 4 + 4 * ndim
+    data += _read_upto(fh, head - 4)
     if len(data) < head:
         raise ValueError(f"read_idx: {path} is truncated: its header announces {ndim} dimensions "
                          f"({head} header bytes) but the file has only {len(data)} bytes")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    for i, size in enumerate(shape):
+        if size >= 2**31:
+            raise ValueError(f"read_idx: {path}: size {i} in its header is {size} ({size - 2**32} as a "
+                             "signed 32-bit count): a corrupt or foreign file")
     dtype = np.dtype(_IDX_TYPES[code])
-    want = head + math.prod(shape) * dtype.itemsize
-    if len(data) != want:
-        what = "is truncated" if len(data) < want else "has extra bytes"
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > max_bytes:
+        raise ValueError(f"read_idx: {path}: its header announces shape {shape} of {dtype.name}, "
+                         f"{nbytes} bytes, more than max_bytes={max_bytes}; pass a larger max_bytes= "
+                         "to read a file you trust")
+    want = head + nbytes
+    try:  # a plain file's size is known before its values are read
+        size = os.fstat(fh.fileno()).st_size if not isinstance(fh, gzip.GzipFile) else None
+    except (AttributeError, OSError, ValueError):
+        size = None
+    if size is None:
+        values = _read_upto(fh, nbytes)
+        size = head + len(values) + len(_read_upto(fh, _CHUNK) if len(values) == nbytes else b"")
+    elif size == want:
+        values = _read_upto(fh, nbytes)
+        size = head + len(values)  # the file may have changed since
+    if size != want:
+        what = "is truncated" if size < want else "has extra bytes"
+        more = "" if size <= want or not isinstance(fh, gzip.GzipFile) else " or more"
         raise ValueError(f"read_idx: {path} {what}: its header announces shape {shape} of "
-                         f"{dtype.name}, {want} bytes in all, but the file has {len(data)} bytes")
-    return np.frombuffer(data, dtype=dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+                         f"{dtype.name}, {want} bytes in all, but the file has {size}{more} bytes")
+    return np.frombuffer(values, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 _IDX_FILES = {
@@ -605,6 +658,141 @@ def load_idx(directory: str | os.PathLike, *, flatten: bool = True, standardize:
     t_tr, t_te = arrays["train labels"], arrays["test labels"]
     k = int(max(t_tr.max(initial=0), t_te.max(initial=0))) + 1
     return _make(directory.name, x_tr, t_tr, x_te, t_te, tuple(str(c) for c in range(k)), standardize)
+
+
+# ---------------------------------------------------------------- CSV and .npy inputs
+def read_csv(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -> np.ndarray:
+    """Numbers from a comma-separated file: one row per sample, an optional header line.
+
+    What ``anynet predict --input`` reads. The file must be UTF-8 text of plain
+    numbers separated by commas (``,``), the same count on every line; blank
+    lines are skipped. A first line that is not numbers is taken for a header.
+    Anything else raises ``ValueError`` naming the file, the line and what is
+    wrong, before NumPy parses a value: another separator (``;`` or a tab),
+    quoted fields, a ragged row, a word, ``nan``/``inf``, a control character
+    (NUL...), an empty file, or a file over ``max_bytes`` (default 2 GiB).
+
+    Shapes: (rows, columns) float64.
+
+    Examples
+    --------
+    >>> import os, tempfile, anynet as an
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "x.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("height,width\\n1.5,2\\n3,4e-1\\n")
+    ...     x = an.datasets.read_csv(path)
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("1.5;2\\n3;0.4\\n")
+    ...     an.datasets.read_csv(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: read_csv: .../x.csv line 1 has ';' between values: ...
+    >>> x.shape, x.dtype.name, x.tolist()
+    ((2, 2), 'float64', [[1.5, 2.0], [3.0, 0.4]])
+    """
+    _check_max_bytes(max_bytes, "read_csv")
+    path = Path(path)
+    where = f"read_csv: {path}"
+    size = path.stat().st_size  # FileNotFoundError as it is
+    if size > max_bytes:
+        raise ValueError(f"{where} is {size} bytes, more than max_bytes={max_bytes}; pass a larger "
+                         "max_bytes= to read a file you trust")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
+                         ) from None
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control is not None:
+        number = text.count("\n", 0, control.start()) + 1
+        raise ValueError(f"{where} line {number} has the control character {control.group()!r}: "
+                         "not a text file of numbers")
+    lines = [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
+    if not lines:
+        raise ValueError(f"{where} is empty: no rows of numbers")
+    for number, line in lines[:2]:  # the usual mistakes, named before the general check below
+        for sep, name in ((";", "';'"), ("\t", "a tab")):
+            if sep in line and "," not in line:
+                raise ValueError(f"{where} line {number} has {name} between values: anynet reads "
+                                 "comma-separated values (save with sep=',')")
+    for number, line in lines:
+        if '"' in line or "'" in line:
+            raise ValueError(f"{where} line {number} has quoted fields: anynet reads plain numbers only "
+                             f"({line[:60]!r})")
+    rows = lines[1:] if lines[0][1] and not _is_numeric_row(lines[0][1]) else lines
+    if not rows:
+        raise ValueError(f"{where} has a header line and no rows of numbers")
+    width = rows[0][1].count(",") + 1
+    for number, line in rows:
+        if line.count(",") + 1 != width:
+            raise ValueError(f"{where} line {number} has {line.count(',') + 1} values but line "
+                             f"{rows[0][0]} has {width}")
+    flat = ",".join(line for _, line in rows).split(",")
+    try:
+        values = np.asarray(flat, dtype=np.str_).astype(np.float64)
+    except ValueError:
+        for number, line in rows:  # find and name the first value that is not a number
+            for column, cell in enumerate(line.split(",")):
+                if not _is_number(cell):
+                    raise ValueError(f"{where} line {number} column {column + 1}: {cell.strip()[:40]!r} "
+                                     "is not a number") from None
+        raise  # pragma: no cover - NumPy and float() disagree
+    values = values.reshape(len(rows), width)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{where} line {rows[r][0]} column {c + 1} is {values[r, c]}: inputs must be "
+                         "finite numbers")
+    return values
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return bool(cell.strip())
+
+
+def _is_numeric_row(line: str) -> bool:
+    return all(_is_number(c) for c in line.split(","))
+
+
+def _read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -> np.ndarray:
+    """A numeric ``.npy`` file, its header checked against the file's size and ``max_bytes``
+    before its values are read (never pickle)."""
+    _check_max_bytes(max_bytes, "read_npy")
+    path = Path(path)
+    where = f"read_npy: {path}"
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"format version {version}")
+        except Exception as exc:
+            # ValueError, SyntaxError, tokenize.TokenError, ...: the header is not one NumPy wrote
+            raise ValueError(f"{where} is not a plain .npy file ({type(exc).__name__}: {exc})") from None
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ValueError(f"{where} holds {dtype} values; inputs must be numbers (never pickled objects)")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > max_bytes:
+            raise ValueError(f"{where} declares shape {shape} of {dtype}, {nbytes} bytes, more than "
+                             f"max_bytes={max_bytes}")
+        left = os.fstat(fh.fileno()).st_size - fh.tell()
+        if left != nbytes:
+            raise ValueError(f"{where} declares shape {shape} of {dtype} ({nbytes} bytes) but holds "
+                             f"{left} bytes of values")
+        values = _read_upto(fh, nbytes)
+    if len(values) != nbytes:
+        raise ValueError(f"{where} changed while it was read")
+    a = np.frombuffer(values, dtype=dtype)
+    return (a.reshape(shape[::-1]).T if fortran else a.reshape(shape)).astype(dtype.newbyteorder("="))
 
 
 # ---------------------------------------------------------------- one entry point

@@ -33,6 +33,22 @@ Anything wrong with a file (not a zip, truncated, corrupted, foreign, from a
 newer anynet, or not matching its own architecture) raises
 :class:`CheckpointError`, naming the file and what is wrong.
 
+Loading a file from a stranger is bounded. Before anything is read or
+allocated, :func:`load` and :func:`load_checkpoint` check every zip entry: only
+the entries the metadata lists, each once, with plain names (no ``/`` at the
+start, no ``..``, ``\\`` or NUL), stored or deflated (not encrypted) and at
+most about 1,100 times smaller compressed than uncompressed, as deflate allows.
+They check the metadata (at most 8 MiB of JSON, nested at most 64 deep, at
+most 131,072 lists and objects) and the declared arrays: numeric dtypes,
+shapes that match the architecture, and at most ``max_bytes`` bytes in all
+(default 2 GiB), a bound that also applies to the layers' sizes
+(``in_features``, ``out_features``, ``pieces``) before their parameters are
+initialized. Entries are inflated a chunk at a time and never beyond their
+declared size, so a small file cannot expand to gigabytes. A hostile file
+costs at most about twice ``max_bytes`` of memory (a layer that ``max_bytes``
+allows is initialized before its arrays are found not to match it), plus about
+150 MiB for the costliest metadata (measured in ``tests/test_hostile.py``).
+
 Examples
 --------
 >>> import os, tempfile, numpy as np, anynet as an
@@ -101,8 +117,30 @@ def register_model(cls: type) -> type:
 
 _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
-_MAX_META_BYTES = 64 * 2**20  # a sanity bound on the JSON, so a hostile file cannot exhaust memory
+_MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs, 4 metrics: 0.8 MiB)
+_MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
+_MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 per array): each costs
+# 60-100 bytes as a Python object from 2 bytes of text, so 8 MiB of "[]" would cost 400 MiB
 _NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
+_DEFAULT_MAX_BYTES = 2 * 2**30  # load's max_bytes: 2 GiB of arrays, 268 million float64 parameters
+_MAX_ENTRIES = 100_000  # zip entries (a model of 10,000 layers with Adam has about 60,000)
+_MAX_DIRECTORY_BYTES = 8 * 2**20  # the zip's central directory, which zipfile parses whole (about
+# 10 bytes of memory per byte) before any entry can be checked: 100,000 entries fit
+_MAX_RATIO = 1100  # deflate cannot compress more than about 1032:1; anything above is forged
+_CHUNK = 2**20  # entries are read (and decompressed) this much at a time
+#: The dtypes a checkpoint may declare (what ``numpy.dtype(...).name`` gives for numeric arrays).
+_DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                     "float16", "float32", "float64"])
+#: The layer settings that size its parameters (anynet's Dense convention; Maxout's pieces).
+_LAYER_SIZES = ("in_features", "out_features", "pieces")
+#: The kinds of array entry a checkpoint holds, by their first path component: the
+#: grammar of the rest of the name (``params/<layer>/<name>``, ``opt/<key>`` or
+#: ``opt/<slot>/<layer>/<name>``). A name of no kind here is refused.
+_ENTRY_KINDS: dict[str, re.Pattern[str]] = {
+    "params": re.compile(r"params/(?P<layer>0|[1-9][0-9]{0,8})/(?P<name>[^/]+)"),
+    "state": re.compile(r"state/(?P<layer>0|[1-9][0-9]{0,8})/(?P<name>[^/]+)"),
+    "opt": re.compile(r"opt/(?P<key>[^/]+)(?:/(?P<layer>0|[1-9][0-9]{0,8})/(?P<name>[^/]+))?"),
+}
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same model gives the same bytes
 
 
@@ -276,6 +314,13 @@ def save(model: Any, path: str | os.PathLike[str], *, opt_state: dict[str, Any] 
         "extra": _json_ready(dict(extra) if extra is not None else {}, "extra", where),
     }
     blob = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    if (len(blob) > _MAX_META_BYTES or _json_depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH
+            or blob.count(b"[") + blob.count(b"{") > _MAX_META_CONTAINERS):
+        depth = _json_depth(meta, _MAX_META_DEPTH)
+        raise ValueError(f"{where}: the metadata would be {len(blob)} bytes of JSON nested "
+                         f"{'more than ' if depth > _MAX_META_DEPTH else ''}{min(depth, _MAX_META_DEPTH)} deep; "
+                         f"load reads at most {_MAX_META_BYTES} bytes nested {_MAX_META_DEPTH} deep, "
+                         f"{_MAX_META_CONTAINERS} lists and objects: keep extra= smaller and flatter")
     meta_array = np.frombuffer(blob, dtype=np.uint8)
 
     def write(f: IO[bytes]) -> None:
@@ -289,8 +334,9 @@ def save(model: Any, path: str | os.PathLike[str], *, opt_state: dict[str, Any] 
 
 def _host_array(a: Any, what: str) -> np.ndarray:
     host = np.asarray(to_numpy(a))
-    if host.dtype.kind not in _NUMERIC_KINDS:
-        raise TypeError(f"{what} has dtype {host.dtype}: only numeric arrays can be saved")
+    if host.dtype.kind not in _NUMERIC_KINDS or host.dtype.name not in _DTYPES:
+        raise TypeError(f"{what} has dtype {host.dtype}: only numeric arrays of a portable dtype can be "
+                        f"saved ({', '.join(sorted(_DTYPES))})")
     return host
 
 
@@ -476,7 +522,7 @@ def _fsync_directory(directory: str) -> None:
 
 # ====================================================================== load
 def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
-         device: Any = None) -> Any:
+         device: Any = None, max_bytes: int = _DEFAULT_MAX_BYTES) -> Any:
     """Read a model written by :func:`save` (or ``model.save``).
 
     Parameters
@@ -487,6 +533,12 @@ def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
         :func:`anynet.use`), whatever backend it was saved from.
     device : optional
         Device on that backend.
+    max_bytes : int
+        The most array data the file may declare, all arrays together
+        (default ``2**31``, 2 GiB: 268 million float64 parameters). Checked,
+        like every entry's size and the layers' sizes, before anything is read
+        or allocated, so a hostile file costs at most about twice this much
+        memory. Raise it to load a bigger model.
 
     Returns
     -------
@@ -496,7 +548,8 @@ def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
     Raises
     ------
     CheckpointError
-        The file is not a valid anynet checkpoint (the message says why).
+        The file is not a valid anynet checkpoint, or declares more than
+        ``max_bytes`` (the message says why).
     FileNotFoundError
         There is no such file.
 
@@ -513,15 +566,16 @@ def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
     >>> on_numpy.backend.name, on_numpy.layers == model.layers, on_numpy.count_params()
     ('numpy', True, 15)
     """
-    return _read(path, backend, device, with_state=False).model
+    return _read(path, backend, device, with_state=False, max_bytes=max_bytes).model
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
-                    device: Any = None) -> Checkpoint:
+                    device: Any = None, max_bytes: int = _DEFAULT_MAX_BYTES) -> Checkpoint:
     """Read everything :func:`save` wrote: model, optimizer, optimizer state and ``extra``.
 
-    Parameters and errors as :func:`load`. The optimizer state comes back as host
-    arrays (:meth:`Checkpoint.opt_state_on` moves it to a backend).
+    Parameters and errors as :func:`load` (``max_bytes``, default 2 GiB, bounds
+    the parameters and the optimizer state together). The optimizer state comes
+    back as host arrays (:meth:`Checkpoint.opt_state_on` moves it to a backend).
 
     Examples
     --------
@@ -537,11 +591,14 @@ def load_checkpoint(path: str | os.PathLike[str], *, backend: str | Backend | No
     >>> ckpt.opt_state["m"][0]["W"].shape  # host (NumPy) arrays, shaped like model.params
     (3, 4)
     """
-    return _read(path, backend, device, with_state=True)
+    return _read(path, backend, device, with_state=True, max_bytes=max_bytes)
 
 
-def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state: bool) -> Checkpoint:
+def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state: bool,
+          max_bytes: int) -> Checkpoint:
     path = os.fspath(path)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"load: max_bytes must be a positive int (bytes), got {max_bytes!r}")
     be = get_backend(backend, device)  # a bad backend name is the caller's error, not the file's
 
     def fail(msg: str) -> CheckpointError:
@@ -549,6 +606,7 @@ def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state
 
     with open(path, "rb") as f:
         _check_magic(f.read(8), fail)
+        _check_directory(f, fail)
         f.seek(0)
         try:
             zf = zipfile.ZipFile(f)
@@ -560,11 +618,11 @@ def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state
             raise fail(f"the file is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
         try:
             with zf:
-                return _read_zip(zf, be, path, fail, with_state)
+                return _read_zip(zf, be, path, fail, with_state, max_bytes)
         except CheckpointError:
             raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError,
-                NotImplementedError, UnicodeDecodeError) as exc:
+                NotImplementedError, UnicodeDecodeError, RuntimeError) as exc:
             raise fail(f"the file is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
         except (ValueError, OSError) as exc:  # numpy.lib.format's own checks, short reads
             raise fail(f"the file is corrupted or not an anynet checkpoint ({type(exc).__name__}: {exc})"
@@ -585,9 +643,120 @@ def _check_magic(head: bytes, fail: Callable[[str], CheckpointError]) -> None:
                f"this one with {head[:4]!r}")
 
 
+def _check_directory(f: IO[bytes], fail: Callable[[str], CheckpointError]) -> None:
+    """Bound the zip's central directory (entries, bytes) before :class:`zipfile.ZipFile`
+    parses all of it into memory: a small file cannot list millions of entries."""
+    end_record = getattr(zipfile, "_EndRecData", None)  # the stdlib's own finder (private, stable)
+    if end_record is None:  # pragma: no cover - a future Python without it: the entry count below
+        return
+    try:
+        rec = end_record(f)
+    except (OSError, ValueError, struct.error):
+        return  # zipfile.ZipFile says what is wrong
+    if rec is None:
+        return
+    entries, size = rec[zipfile._ECD_ENTRIES_TOTAL], rec[zipfile._ECD_SIZE]
+    if entries > _MAX_ENTRIES or size > _MAX_DIRECTORY_BYTES:
+        raise fail(f"the zip's directory lists {entries} entries in {size} bytes; an anynet checkpoint "
+                   f"has at most {_MAX_ENTRIES} entries in {_MAX_DIRECTORY_BYTES} bytes")
+
+
+def _odd_name(name: str) -> str | None:
+    """What is wrong with a zip entry's name, or None: an anynet checkpoint's names are
+    relative, '/'-separated, without '.', '..' or empty parts, backslashes or NUL."""
+    if "\x00" in name:
+        return "has a NUL byte in its name"
+    if "\\" in name:
+        return "has a backslash in its name"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return "is an absolute path"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "has an empty, '.' or '..' part in its path"
+    return None
+
+
+def _check_entries(zf: zipfile.ZipFile, fail: Callable[[str], CheckpointError], max_bytes: int
+                   ) -> dict[str, zipfile.ZipInfo]:
+    """Every zip entry by name, after checking what its directory record declares:
+    a plain unique name, stored or deflated (not encrypted), a size within the limit
+    and a compression ratio deflate can give. Nothing is decompressed here."""
+    infos = zf.infolist()
+    if len(infos) > _MAX_ENTRIES:
+        raise fail(f"the zip holds {len(infos)} entries; an anynet checkpoint has at most {_MAX_ENTRIES}")
+    limit = max_bytes + _MAX_META_BYTES + len(infos) * _NPY_HEADER_SLACK  # arrays + metadata + headers
+    members: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for info in infos:
+        name = info.orig_filename  # before zipfile cuts it at a NUL byte
+        why = _odd_name(name)
+        if why is not None:
+            raise fail(f"zip entry {name!r} {why}")
+        if name in members:
+            raise fail(f"zip entry {name!r} appears more than once")
+        if info.flag_bits & 0x1:
+            raise fail(f"zip entry {name!r} is encrypted; anynet checkpoints never are")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise fail(f"zip entry {name!r} uses compression method {info.compress_type}; anynet reads "
+                       f"stored ({zipfile.ZIP_STORED}) or deflated ({zipfile.ZIP_DEFLATED}) entries only")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise fail(f"zip entry {name!r} is stored (not compressed) but its sizes differ: "
+                       f"{info.compress_size} bytes in the file, {info.file_size} declared")
+        if info.file_size > _MAX_RATIO * info.compress_size + 1024:
+            raise fail(f"zip entry {name!r} declares {info.file_size} bytes from {info.compress_size} "
+                       f"compressed, a ratio deflate cannot reach (at most about 1032:1): a zip bomb?")
+        total += info.file_size
+        if total > limit:
+            raise fail(f"zip entry {name!r} brings the uncompressed size to {total} bytes, more than "
+                       f"max_bytes={max_bytes} of arrays allows; pass a larger max_bytes= to load a "
+                       "file you trust")
+        members[name] = info
+    return members
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+                fail: Callable[[str], CheckpointError]) -> bytearray:
+    """The entry's bytes, read (and inflated) a chunk at a time, never beyond the size
+    its directory record declares (checked by :func:`_check_entries`); zipfile checks
+    the CRC when the last byte is read."""
+    size = info.file_size
+    buf = bytearray(size)
+    view = memoryview(buf)
+    pos = 0
+    with zf.open(info) as f:
+        while pos < size:
+            chunk = f.read(min(_CHUNK, size - pos))
+            if not chunk:
+                raise fail(f"entry {name!r} is truncated: it ends after {pos} of its {size} bytes")
+            view[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+    view.release()
+    return buf
+
+
+def _parse_npy(raw: bytearray, what: str, fail: Callable[[str], CheckpointError], plain: str = "numeric"
+               ) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """An .npy entry's header: (dtype, shape, fortran_order, offset of the data)."""
+    head = _io.BytesIO(bytes(raw[:_NPY_HEADER_SLACK + 16]))
+    try:
+        version = np.lib.format.read_magic(head)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
+        else:
+            raise ValueError(f".npy format version {version[0]}.{version[1]}; anynet writes 1.0")
+    except Exception as exc:
+        # SyntaxError, tokenize.TokenError, ...: whatever it is, the header is not one NumPy wrote
+        raise fail(f"{what} is not a plain {plain} .npy array ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
+        raise fail(f"{what} is not a plain {plain} array: it holds {dtype}, which would need pickle; "
+                   "a checkpoint holds only numeric arrays")
+    return dtype, tuple(shape), bool(fortran), head.tell()
+
+
 def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str], CheckpointError],
-              with_state: bool) -> Checkpoint:
-    members = {info.filename: info for info in zf.infolist()}
+              with_state: bool, max_bytes: int) -> Checkpoint:
+    members = _check_entries(zf, fail, max_bytes)
     if _META + ".npy" not in members:
         raise fail(f"no '{_META}' metadata entry: this .npz was not written by anynet.save "
                    f"(it holds {sorted(members)[:5]}{' ...' if len(members) > 5 else ''})")
@@ -604,13 +773,19 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
     if undeclared or strays:
         raise fail(f"the file holds entries its metadata does not list: {undeclared + strays}")
 
+    total = 0
     for name, spec in declared.items():  # sizes first: a file cannot claim more than it holds
         nbytes = math.prod(spec["shape"]) * np.dtype(spec["dtype"]).itemsize
+        total += nbytes
+        if total > max_bytes:
+            raise fail(f"its arrays need more than max_bytes={max_bytes} bytes (up to {name!r}: {total}); "
+                       "pass a larger max_bytes= to load a file you trust")
         size = members[name + ".npy"].file_size
         if not nbytes <= size <= nbytes + _NPY_HEADER_SLACK:
             raise fail(f"entry {name!r} is {size} bytes but a {spec['dtype']} array of shape "
                        f"{tuple(spec['shape'])} needs {nbytes} plus a header")
 
+    _check_layer_sizes(meta["model"], max_bytes, fail)
     model = _build_model(meta["model"], be, fail)
 
     # the parameters and the layer state: exactly the model's, in its shapes and dtype
@@ -620,8 +795,8 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
             for k, v in p.items():
                 expected[f"{kind}/{i}/{k}"] = (tuple(v.shape), model.dtype)
         what = "parameters" if kind == "params" else "layer state"
-        saved = {n for n in declared if n.startswith(kind + "/")}
-        wanted = {n for n in expected if n.startswith(kind + "/")}
+        saved = {n for n in declared if _entry_kind(n) == kind}
+        wanted = {n for n in expected if _entry_kind(n) == kind}
         if wanted - saved:
             raise fail(f"the architecture needs {what} the file lacks: {sorted(wanted - saved)}")
         if saved - wanted:
@@ -655,6 +830,9 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
                         raise fail(f"optimizer state {name!r} has shape {tuple(declared[name]['shape'])} "
                                    f"but the parameter has shape {tuple(v.shape)}")
                     state_names[name] = (key, i, k)
+    missing_state = sorted(n for n in state_names if n not in declared)
+    if missing_state:
+        raise fail(f"optimizer state {missing_state[0]!r} is missing")
     other = set(declared) - set(expected) - set(state_names)
     if other:
         raise fail(f"the file holds arrays that are neither parameters nor optimizer state: {sorted(other)}")
@@ -679,20 +857,53 @@ def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str],
                       optimizer_config=meta["optimizer"], extra=meta["extra"], meta=meta, path=path)
 
 
+def _entry_kind(name: str) -> str | None:
+    """The kind of an array entry (a key of ``_ENTRY_KINDS``), or None if its name fits none."""
+    kind = name.split("/", 1)[0]
+    pattern = _ENTRY_KINDS.get(kind)
+    return kind if pattern is not None and pattern.fullmatch(name) and _odd_name(name) is None else None
+
+
+def _json_depth(obj: Any, limit: int) -> int:
+    """How deeply ``obj`` nests lists and dicts (iteratively: no recursion), or ``limit + 1``
+    as soon as it is deeper than ``limit``."""
+    deepest, todo = 0, [(obj, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return limit + 1
+            deepest = max(deepest, depth)
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)
+                        if isinstance(v, (dict, list)))  # not a tuple per number: they cannot nest
+    return deepest
+
+
 def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str], CheckpointError]
                ) -> dict[str, Any]:
-    if info.file_size > _MAX_META_BYTES:
-        raise fail(f"the metadata entry is {info.file_size} bytes, more than any anynet checkpoint has")
+    if info.file_size > _MAX_META_BYTES + _NPY_HEADER_SLACK:
+        raise fail(f"the metadata entry is {info.file_size} bytes, more than the {_MAX_META_BYTES} "
+                   "bytes of JSON an anynet checkpoint may have")
+    raw = _read_entry(zf, info, _META, fail)
+    dtype, shape, _, offset = _parse_npy(raw, "the metadata entry", fail, plain="byte")
+    if dtype != np.uint8 or len(shape) != 1:
+        raise fail(f"the metadata entry must be a 1-d uint8 array, got {dtype} of shape {shape}")
+    if len(raw) - offset != shape[0]:
+        raise fail(f"the metadata entry declares {shape[0]} bytes but holds {len(raw) - offset}")
+    blob = bytes(raw[offset:])
+    del raw
+    containers = blob.count(b"[") + blob.count(b"{")  # an upper bound (brackets in strings count too)
+    if containers > _MAX_META_CONTAINERS:
+        raise fail(f"the metadata's JSON has up to {containers} lists and objects; an anynet checkpoint "
+                   f"has at most {_MAX_META_CONTAINERS}")
     try:
-        a = np.lib.format.read_array(_io.BytesIO(zf.read(info)), allow_pickle=False)
-    except ValueError as exc:
-        raise fail(f"the metadata entry is not a plain byte array ({exc})") from exc
-    if a.dtype != np.uint8 or a.ndim != 1:
-        raise fail(f"the metadata entry must be a 1-d uint8 array, got {a.dtype} of shape {a.shape}")
-    try:
-        meta = json.loads(a.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = json.loads(blob.decode("utf-8"))
+    except RecursionError:
+        raise fail(f"the metadata's JSON is nested more than {_MAX_META_DEPTH} deep") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints of over 4300 digits
         raise fail(f"the metadata is not valid UTF-8 JSON ({exc})") from exc
+    if _json_depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH:
+        raise fail(f"the metadata's JSON is nested more than {_MAX_META_DEPTH} deep")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise fail(f"the metadata's format is {got!r}, not {FORMAT!r}: not an anynet checkpoint")
@@ -711,6 +922,9 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
                        f"got {type(obj[key]).__name__}")
         return obj[key]
 
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
     model = need(meta, "model", dict, "")
     layers = need(model, "layers", list, "model.")
     if not layers:
@@ -725,22 +939,21 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
     if isinstance(seed, bool) or seed < 0:
         raise fail(f"the model seed must be an int >= 0, got {seed!r}")
     shape = need(model, "input_shape", (list, type(None)), "model.")
-    if shape is not None and not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
-                                     for s in shape):
-        raise fail(f"the model input_shape must be a list of positive ints, got {shape!r}")
+    if shape is not None and not (len(shape) <= 32 and all(is_int(s) and 1 <= s < 2**63 for s in shape)):
+        raise fail(f"the model input_shape must be a list of at most 32 positive ints, got {shape!r}")
     arrays = need(meta, "arrays", dict, "")
     for name, spec in arrays.items():
+        if _entry_kind(name) is None:
+            raise fail(f"the metadata declares an array {name!r} of no known kind; an anynet checkpoint "
+                       f"holds {', '.join(p.pattern for p in _ENTRY_KINDS.values())}")
         at = f"arrays[{name!r}]."
         dims = need(spec, "shape", list, at)
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in dims):
-            raise fail(f"the metadata's {at}'shape' must be a list of ints >= 0, got {dims!r}")
+        if not (len(dims) <= 32 and all(is_int(s) and 0 <= s < 2**63 for s in dims)):
+            raise fail(f"the metadata's {at}'shape' must be a list of at most 32 ints >= 0, got {dims!r}")
         dt = need(spec, "dtype", str, at)
-        try:
-            kind = np.dtype(dt).kind
-        except (TypeError, ValueError):
-            kind = "?"
-        if kind not in _NUMERIC_KINDS:
-            raise fail(f"array {name!r} is declared as {dt!r}; a checkpoint holds only numeric arrays")
+        if dt not in _DTYPES:
+            raise fail(f"array {name!r} is declared as {dt!r}; a checkpoint holds only numeric arrays "
+                       f"({', '.join(sorted(_DTYPES))})")
     opt = need(meta, "optimizer", (dict, type(None)), "")
     if opt is not None:
         need(opt, "class", str, "optimizer.")
@@ -752,8 +965,29 @@ def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail: Callable[[str],
         for key, kind in kinds.items():
             if kind not in ("array", "per_param"):
                 raise fail(f"the metadata's opt_state[{key!r}] must be 'array' or 'per_param', got {kind!r}")
+            if not key or "/" in key:
+                raise fail(f"the metadata's opt_state key {key!r} must be a non-empty name without '/'")
     need(meta, "extra", dict, "")
     return meta
+
+
+def _check_layer_sizes(spec: dict[str, Any], max_bytes: int, fail: Callable[[str], CheckpointError]) -> None:
+    """Refuse, before any layer initializes its parameters, layers whose sizes promise
+    more than ``max_bytes``: the product of the size settings in ``_LAYER_SIZES`` that a
+    layer's config has (``in_features * out_features`` for Linear, times ``pieces`` for
+    Maxout; their weights, and about twice that bounds what they allocate). A custom
+    layer with other size settings is initialized before its arrays are checked."""
+    itemsize = np.dtype(spec["dtype"]).itemsize
+    budget = max_bytes // itemsize
+    total = 0
+    for i, entry in enumerate(spec["layers"]):
+        sizes = [entry["config"].get(key) for key in _LAYER_SIZES]
+        n = math.prod(v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v > 1)
+        total += n
+        if total > budget:
+            raise fail(f"layer {i} ({entry['class']}) has sizes {entry['config']} that need more than "
+                       f"max_bytes={max_bytes} bytes of {spec['dtype']} parameters (with the layers before "
+                       "it); pass a larger max_bytes= to load a file you trust")
 
 
 def _type_names(types: type | tuple[type, ...]) -> str:
@@ -835,14 +1069,17 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, spec: dic
                 fail: Callable[[str], CheckpointError]) -> np.ndarray:
     dtype = np.dtype(spec["dtype"])
     shape = tuple(spec["shape"])
-    buf = _io.BytesIO(zf.read(info))  # ZipFile.read checks the CRC: corruption is caught here
-    try:
-        a = np.lib.format.read_array(buf, allow_pickle=False)
-    except ValueError as exc:
-        raise fail(f"entry {name!r} is not a plain numeric array ({exc})") from exc
-    if a.dtype != dtype or a.shape != shape:
-        raise fail(f"entry {name!r} holds {a.dtype} of shape {a.shape} but the metadata says "
+    raw = _read_entry(zf, info, name, fail)  # its size was checked against the declared shape
+    got_dtype, got_shape, fortran, offset = _parse_npy(raw, f"entry {name!r}", fail)
+    if got_dtype != dtype or got_shape != shape:
+        raise fail(f"entry {name!r} holds {got_dtype} of shape {got_shape} but the metadata says "
                    f"{spec['dtype']} of shape {shape}")
-    if buf.tell() != len(buf.getbuffer()):
-        raise fail(f"entry {name!r} has {len(buf.getbuffer()) - buf.tell()} bytes after its data")
-    return np.array(a, copy=True)  # writable and owning its memory (read_array gives a read-only view)
+    count = math.prod(shape)
+    left = len(raw) - offset - count * dtype.itemsize
+    if left < 0:
+        raise fail(f"entry {name!r} is truncated: its data is {-left} bytes short of {dtype} {shape}")
+    if left > 0:
+        raise fail(f"entry {name!r} has {left} bytes after its data")
+    a = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    a = a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+    return np.array(a, copy=True, order="C")  # writable, C-ordered, owning its memory
