@@ -99,6 +99,12 @@ def _float64(be: Backend, a: Any) -> Any:
     return be.asarray(a, dtype="float64")
 
 
+def _forward(layer: Any, params: dict[str, Any], x: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``(y, cache)`` in training mode; a stateful layer (BatchNorm) runs from its initial state."""
+    out = layer.forward(params, x, training=True, **kwargs)
+    return (out[0], out[1]) if getattr(layer, "stateful", False) else out
+
+
 def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, eps: float,
                  seed: int) -> dict[str, float]:
     be = backend_of(x) if not isinstance(x, (list, tuple)) else get_backend("numpy")
@@ -109,11 +115,11 @@ def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, ep
         params = layer.init(rng)
     params = {k: _float64(be, v) for k, v in params.items()}
     key = _random.key_from_seed(seed, xp=xp) if getattr(layer, "stochastic", False) else None
-    y, cache = layer.forward(params, x, training=True, key=key, xp=xp)
+    y, cache = _forward(layer, params, x, key=key, xp=xp)
     R = _float64(be, rng.standard_normal(size=tuple(y.shape)))
 
     def f(xx: Any, pp: dict[str, Any]) -> float:
-        return float(xp.sum(layer.forward(pp, xx, training=True, key=key, xp=xp)[0] * R))
+        return float(xp.sum(_forward(layer, pp, xx, key=key, xp=xp)[0] * R))
 
     dx, grads = layer.backward(params, cache, R, need_dx=True, xp=xp)
     if set(grads) != set(params):
