@@ -44,7 +44,7 @@ class Tables(NamedTuple):
 @functools.lru_cache(maxsize=256)
 def tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int,
            pt: int, pb: int, pl: int, pr: int) -> Tables:
-    """The forward and backward index tables (read-only NumPy arrays), cached."""
+    """The forward and backward index tables (NumPy arrays that nobody writes to), cached."""
     ho = (h + pt + pb - kh) // sh + 1
     wo = (w + pl + pr - kw) // sw + 1
     i = np.arange(ho).reshape(ho, 1, 1, 1)
@@ -67,8 +67,8 @@ def tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int,
     rank = np.arange(pixel.size) - starts[pixel]
     back = np.full((h * w, kmax), n_cols, dtype=np.int64)
     back[pixel, rank] = order
-    fwd.setflags(write=False)
-    back.setflags(write=False)
+    # shared by every caller through the cache, so never written to; not flagged read-only,
+    # because torch warns on (and cannot share) read-only NumPy memory
     return Tables(fwd, back, ho, wo, bool((fwd == h * w).any()), bool((back == n_cols).any()))
 
 

@@ -113,8 +113,9 @@ class BatchNorm(Layer):
         self.output_shape(shape[1:])
         if state is None:
             state = {k: xp.asarray(v, dtype=x.dtype, device=device_of(x)) for k, v in self.init_state().items()}
-        else:  # host arrays (from init_state) or the backend's own (then no copy)
-            state = {k: xp.asarray(v, device=device_of(x)) for k, v in state.items()}
+        given = state  # evaluation returns it unchanged (the very object)
+        # host arrays (from init_state) or the backend's own (then no copy)
+        state = {k: xp.asarray(v, device=device_of(x)) for k, v in state.items()}
         c = self.num_features
         axes = tuple(range(len(shape) - 1))
         per_feature = (1,) * (len(shape) - 1) + (c,)  # broadcasts over every axis but the last
@@ -136,7 +137,7 @@ class BatchNorm(Layer):
             mean = xp.astype(state["running_mean"], x.dtype)
             var = xp.astype(state["running_var"], x.dtype)
             xc = x - xp.reshape(mean, per_feature)
-            new_state = state
+            new_state = given
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         xhat = xc * xp.reshape(inv_std, per_feature)
         y = xhat * xp.reshape(params["gamma"], per_feature) + xp.reshape(params["beta"], per_feature)

@@ -151,7 +151,7 @@ class Conv2D(Layer):
 
     def _tables(self, x: Array) -> _windows.Tables:
         shape = tuple(x.shape)
-        if len(shape) != 4:
+        if len(shape) == 3:  # one image without its batch axis, or images without their channel axis
             raise ValueError(f"Conv2D: expects a batch of images (N, H, W, {self.in_channels}), "
                              f"but receives an array of shape {shape}")
         self.output_shape(shape[1:])

@@ -68,7 +68,7 @@ class _Pool2D(Layer):
     def _windows(self, xp: Any, x: Array) -> tuple[Array, Array, _windows.Tables]:
         """(windows (N, Ho*Wo, kh*kw, C), backward table on x's device, host tables)."""
         shape = tuple(x.shape)
-        if len(shape) != 4:
+        if len(shape) == 3:  # one image without its batch axis, or images without their channel axis
             raise ValueError(f"{type(self).__name__}: expects a batch of images (N, H, W, C), "
                              f"but receives an array of shape {shape}")
         self.output_shape(shape[1:])
@@ -216,9 +216,10 @@ class GlobalAvgPool2D(Layer):
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
         xp = ns(xp, x)
         shape = tuple(x.shape)
-        if len(shape) != 4:
+        if len(shape) == 3:  # one image without its batch axis, or images without their channel axis
             raise ValueError(f"GlobalAvgPool2D: expects a batch of images (N, H, W, C), "
                              f"but receives an array of shape {shape}")
+        self.output_shape(shape[1:])
         return xp.mean(x, axis=(1, 2)), shape
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
