@@ -25,6 +25,7 @@ CASES = [
     (L.Conv2D(2, 3, 3, stride=2, padding="same"), (6, 5, 2)),  # odd total padding: extra at the end
     (L.Conv2D(2, 3, (2, 3), stride=(2, 1), padding="valid", bias=False), (5, 6, 2)),
     (L.Conv2D(1, 2, 5, padding=2, weight_init="glorot_uniform"), (5, 5, 1)),
+    (L.Conv2D(1, 5, 2, padding=1), (4, 5, 1)),  # out >= kh*kw*in: col2im pads dcols, not dy
     (L.MaxPool2D(2), (6, 6, 2)),
     (L.MaxPool2D(3), (7, 6, 2)),  # windows that do not fit are dropped
     (L.MaxPool2D(3, stride=2), (7, 7, 2)),  # overlapping windows

@@ -8,11 +8,13 @@ built on the host:
     the flat input pixel ``r * W + c`` that the window reads there, or the
     sentinel ``H * W`` where the window hangs over the padding: the image gets
     one appended zero row, so a padded read is an ordinary gather of a zero.
-``backward`` table, one row per input pixel
+``backward`` table, one column per input pixel
     the positions in the forward table that read this pixel (at most
     ``kh * kw`` of them), filled up with the sentinel ``P`` (one past the
     last column entry, which is an appended zero). col2im is then a gather of
-    those entries and a sum over the row: no scatter, no in-place writes.
+    those entries and a sum over the column: no scatter, no in-place writes.
+    Stored (kmax, H*W), so that the sum adds kmax whole contiguous images
+    (7x faster on NumPy than summing runs of C values).
 
 The tables depend only on the image size and the window geometry, so they are
 built once per (geometry, input size) with NumPy (host-side index arithmetic,
@@ -34,7 +36,7 @@ class Tables(NamedTuple):
     """Host index tables for one window geometry on one image size."""
 
     forward: np.ndarray  # (Ho * Wo * kh * kw,) flat input pixel, or H * W for padding
-    backward: np.ndarray  # (H * W, kmax) position in ``forward``, or P for "nobody"
+    backward: np.ndarray  # (kmax, H * W) position in ``forward``, or P for "nobody"
     out_h: int
     out_w: int
     pads_forward: bool  # some window reads the padding: append the zero row
@@ -65,8 +67,8 @@ def tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int,
     kmax = max(int(counts.max(initial=0)), 1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(pixel.size) - starts[pixel]
-    back = np.full((h * w, kmax), n_cols, dtype=np.int64)
-    back[pixel, rank] = order
+    back = np.full((kmax, h * w), n_cols, dtype=np.int64)
+    back[rank, pixel] = order
     # shared by every caller through the cache, so never written to; not flagged read-only,
     # because torch warns on (and cannot share) read-only NumPy memory
     return Tables(fwd, back, ho, wo, bool((fwd == h * w).any()), bool((back == n_cols).any()))
@@ -87,16 +89,20 @@ def gather(xp: Any, x: Array, fwd: Array, pads: bool) -> Array:
 
 
 def gather_back(xp: Any, dcols: Array, back: Array, pads: bool, shape: tuple[int, ...]) -> Array:
-    """col2im as a gather: (N, P, C) -> (N, H, W, C), each pixel the sum of the entries that read it."""
+    """col2im as a gather: (N, P, C) -> (N, H, W, C), each pixel the sum of the entries that read it.
+
+    With ``pads``, a zero entry is appended for the sentinel index P to read;
+    a caller that already has zeros at index P (and beyond) passes False.
+    """
     n, _, c = dcols.shape
     _, h, w, _ = shape
-    kmax = back.shape[1]
+    kmax = back.shape[0]
     if pads:  # the zero entry that the sentinel index P reads
         dcols = xp.concat([dcols, xp.zeros((n, 1, c), dtype=dcols.dtype, device=device_of(dcols))],
                           axis=1)
-    g = xp.take(dcols, xp.reshape(back, (-1,)), axis=1)  # (N, H*W*kmax, C)
+    g = xp.take(dcols, xp.reshape(back, (-1,)), axis=1)  # (N, kmax*H*W, C)
     if kmax > 1:
-        g = xp.sum(xp.reshape(g, (n, h * w, kmax, c)), axis=2)
+        g = xp.sum(xp.reshape(g, (n, kmax, h * w, c)), axis=1)
     return xp.reshape(g, (n, h, w, c))
 
 

@@ -35,7 +35,7 @@ import math
 from typing import Any, ClassVar
 
 from . import _windows
-from ._base import Array, Layer, Params, Shape, ns
+from ._base import Array, Layer, Params, Shape, device_of, ns
 from .linear import _INITS
 
 __all__ = ["COLUMN_LIMIT_BYTES", "Conv2D", "from_torch_conv2d_weight", "to_torch_conv2d_weight"]
@@ -231,8 +231,7 @@ class Conv2D(Layer):
             # dW = dy^T cols
             dW = dy2.T @ kept
             # dx: dcols = dy W, then each pixel sums the column entries that read it (col2im)
-            dx = (_windows.gather_back(xp, xp.reshape(dy2 @ Wm, (n, m * k // c, c)), back,
-                                       t.pads_backward, shape) if need_dx else None)
+            dx = self._col2im(xp, dy2, Wm, back, t, shape) if need_dx else None
         else:
             dW, parts = None, []
             for s, e in chunks:
@@ -241,13 +240,27 @@ class Conv2D(Layer):
                 # dW = sum over chunks of dy_chunk^T cols_chunk
                 dW = d.T @ cols if dW is None else dW + d.T @ cols
                 if need_dx:  # dx of the chunk: col2im of dy_chunk W
-                    parts.append(_windows.gather_back(xp, xp.reshape(d @ Wm, (e - s, m * k // c, c)), back,
-                                                      t.pads_backward, (e - s, *shape[1:])))
+                    parts.append(self._col2im(xp, d, Wm, back, t, (e - s, *shape[1:])))
             dx = xp.concat(parts, axis=0) if need_dx else None
         grads["W"] = xp.reshape(dW, tuple(params["W"].shape))
         if self.bias:
             grads["b"] = xp.sum(dy2, axis=0)  # db = sum of dy over the batch and every pixel
         return dx, grads
+
+    def _col2im(self, xp: Any, dy2: Array, Wm: Array, back: Array, t: _windows.Tables,
+                shape: tuple[int, ...]) -> Array:
+        """dx from dy (N*m, out): dcols = dy W, then the backward gather."""
+        n, c, o = shape[0], self.in_channels, Wm.shape[0]
+        m, k = t.out_h * t.out_w, Wm.shape[1]
+        if t.pads_backward and o < k:
+            # the zero entry the sentinel reads comes from a zero row of dy (out values per
+            # output pixel) rather than of dcols (kh*kw*in values): a smaller copy
+            dy3 = xp.reshape(dy2, (n, m, o))
+            dy3 = xp.concat([dy3, xp.zeros((n, 1, o), dtype=dy2.dtype, device=device_of(dy2))], axis=1)
+            dcols = xp.reshape(xp.reshape(dy3, (n * (m + 1), o)) @ Wm, (n, (m + 1) * k // c, c))
+            return _windows.gather_back(xp, dcols, back, False, shape)
+        dcols = xp.reshape(dy2 @ Wm, (n, m * k // c, c))
+        return _windows.gather_back(xp, dcols, back, t.pads_backward, shape)
 
 
 def from_torch_conv2d_weight(weight: Any, bias: Any = None) -> Params:
