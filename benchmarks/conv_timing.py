@@ -9,7 +9,9 @@ forward and one backward pass (input and weight gradients) of anynet's
 the same numbers; prints the medians and the median ratio anynet / torch
 (timed alternately, repeat by repeat, so that a busy machine slows both alike). Both get
 the whole machine (torch's thread count and NumPy's BLAS threads as they
-come); the first runs are a warm-up and are not timed.
+come); the first runs are a warm-up and are not timed. Also prints the peak
+memory that one anynet step allocates on NumPy (tracemalloc), for issue 11's
+"report the peak memory of a step".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import tracemalloc
 
 import numpy as np  # host data and the NumPy backend under test
 
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"anynet Conv2D on NumPy {np.__version__} vs torch {torch.__version__} CPU conv2d "
           f"({torch.get_num_threads()} threads), {args.dtype}, forward + backward, "
           f"median of {args.repeats}")
-    print(f"{'shape':22s} {'anynet ms':>10s} {'torch ms':>10s} {'ratio':>7s}  (median of per-repeat ratios)")
+    print(f"{'shape':22s} {'anynet ms':>10s} {'torch ms':>10s} {'ratio':>7s} {'peak MiB':>9s}  "
+          "(ratio: median of per-repeat ratios; peak: anynet's step, inputs excluded)")
     for name, n, cin, cout, hw in SHAPES:
         conv = an.layers.Conv2D(cin, cout, 3)
         p = {k: np.asarray(v, dtype=args.dtype) for k, v in conv.init(rng).items()}
@@ -92,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                      (grads["W"], an.layers.from_torch_conv2d_weight(tdw)["W"]), (grads["b"], tdb.numpy())):
             assert np.max(np.abs(a - b)) <= tol * max(np.max(np.abs(b)), 1.0), name
         t_any, t_torch, ratio = _interleaved_ms(anynet_step, torch_step, args.repeats)
-        print(f"{name:22s} {t_any:10.1f} {t_torch:10.1f} {ratio:6.2f}x")
+        tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
+        anynet_step()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        print(f"{name:22s} {t_any:10.1f} {t_torch:10.1f} {ratio:6.2f}x {peak:9.1f}")
     return 0
 
 

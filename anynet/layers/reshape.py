@@ -91,4 +91,5 @@ class Reshape(Layer):
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:
+        # dx = dy with the input's shape back (a reshape moves no values)
         return ns(xp, dy).reshape(dy, cache), {}
