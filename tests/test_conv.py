@@ -549,3 +549,15 @@ def test_weight_layout_is_the_lectures_out_by_in():
     lin = L.Linear(8, 3)
     want = lin({"W": p["W"].reshape(3, 8), "b": p["b"]}, x.reshape(4, 8))
     np.testing.assert_allclose(y.reshape(4, 3), want, rtol=1e-12)
+
+
+def test_a_saved_cnn_loads_with_the_same_layers_and_outputs(be, tmp_path):
+    """Tuples in the configs (kernel_size, stride, padding, shape) come back from the JSON file."""
+    layers = [L.Reshape((6, 6, 1)), L.Conv2D(1, 2, (3, 2), stride=(1, 2), padding=(1, 0)), L.ReLU(),
+              L.MaxPool2D(2, stride=(2, 1)), L.AvgPool2D((1, 2)), L.GlobalAvgPool2D(), L.Linear(2, 3)]
+    model = an.Sequential(layers, seed=3, backend=be)
+    x = np.random.default_rng(19).normal(size=(4, 36)).astype(np.float32)
+    model.save(tmp_path / "cnn.anynet")
+    again = an.load(tmp_path / "cnn.anynet", backend=be)
+    assert again.layers == model.layers
+    assert_close(again.predict(x), to_numpy(model.predict(x)), be, rtol=1e-6, atol=1e-7)
