@@ -116,6 +116,15 @@ def _float64(be: Backend, a: Any) -> Any:
     return be.asarray(a, dtype="float64")
 
 
+def _forward(layer: Any, params: dict[str, Any], x: Any, *, state: Any = None, **kwargs: Any) -> tuple[Any, Any]:
+    """``(y, cache)`` in training mode; a stateful layer (BatchNorm) runs from ``state``, its initial
+    state (in training its output uses the batch's statistics; the state only passes through)."""
+    if getattr(layer, "stateful", False):
+        out = layer.forward(params, x, training=True, state=state, **kwargs)
+        return out[0], out[1]
+    return layer.forward(params, x, training=True, **kwargs)
+
+
 def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, eps: float,
                  seed: int) -> dict[str, float]:
     be = backend_of(x) if not isinstance(x, (list, tuple)) else get_backend("numpy")
@@ -126,19 +135,13 @@ def _check_layer(layer: Any, x: Any, params: dict[str, Any] | None = None, *, ep
         params = layer.init(rng)
     params = {k: _float64(be, v) for k, v in params.items()}
     key = _random.key_from_seed(seed, xp=xp) if getattr(layer, "stochastic", False) else None
-    extra: dict[str, Any] = {}
-    if getattr(layer, "stateful", False):  # training mode: the batch's statistics, the state passes through
-        extra["state"] = {k: _float64(be, v) for k, v in layer.init_state().items()}
-
-    def forward(pp: dict[str, Any], xx: Any) -> tuple[Any, Any]:
-        out = layer.forward(pp, xx, training=True, key=key, xp=xp, **extra)
-        return out[0], out[1]
-
-    y, cache = forward(params, x)
+    state = ({k: _float64(be, v) for k, v in layer.init_state().items()}
+             if getattr(layer, "stateful", False) else None)
+    y, cache = _forward(layer, params, x, state=state, key=key, xp=xp)
     R = _float64(be, rng.standard_normal(size=tuple(y.shape)))
 
     def f(xx: Any, pp: dict[str, Any]) -> float:
-        return float(xp.sum(forward(pp, xx)[0] * R))
+        return float(xp.sum(_forward(layer, pp, xx, state=state, key=key, xp=xp)[0] * R))
 
     dx, grads = layer.backward(params, cache, R, need_dx=True, xp=xp)
     if set(grads) != set(params):

@@ -337,6 +337,11 @@ def layer_cases(seed: int = 0) -> list[LayerCase]:
         ("GELU", L.GELU(), (7,)), ("Softplus", L.Softplus(), (7,)), ("Softmax", L.Softmax(), (7,)),
         ("Maxout(pieces=3)", L.Maxout(5, 3, pieces=3), (5,)), ("Dropout(0.3)", L.Dropout(0.3), (7,)),
         ("Flatten", L.Flatten(), (2, 3)),
+        ("Conv2D(3x3, stride 2, padding 1)", L.Conv2D(2, 3, 3, stride=2, padding=1), (5, 6, 2)),
+        ("Conv2D(3x3, same)", L.Conv2D(2, 3, 3, padding="same"), (5, 4, 2)),
+        ("MaxPool2D(2)", L.MaxPool2D(2), (4, 6, 2)), ("AvgPool2D(3, stride 2)", L.AvgPool2D(3, 2), (5, 5, 2)),
+        ("GlobalAvgPool2D", L.GlobalAvgPool2D(), (3, 4, 2)), ("Reshape", L.Reshape((3, 2)), (6,)),
+        ("BatchNorm (images)", L.BatchNorm(2), (3, 3, 2)),
     ]
     cases = [LayerCase(name, layer, x(*shape), params(layer)) for name, layer, shape in layer_list]
     y4 = rng.normal(size=(6, 4)) * 2.0
@@ -366,7 +371,7 @@ def _evaluate(case: LayerCase, be: Backend, dtype: str, dy_host: np.ndarray | No
         return [value], [dy]
     p = {k: be.asarray(v, dtype=dtype) for k, v in case.params.items()}
     key = _random.key_from_seed(7, xp=xp) if case.fn.stochastic else None
-    y, cache = case.fn.forward(p, x, training=True, key=key, xp=xp)
+    y, cache = case.fn.forward(p, x, training=True, key=key, xp=xp)[:2]  # stateful: (y, cache, state)
     dy = be.asarray(dy_host, dtype=dtype)
     dx, grads = case.fn.backward(p, cache, dy, xp=xp)
     return [y], [dx, *(grads[k] for k in sorted(grads))]
@@ -383,8 +388,8 @@ def layer_parity(backends: Iterable[str | Backend], dtypes: Sequence[str] = ("fl
     for c in cases:
         dy = None
         if not isinstance(c.fn, losses.Loss):
-            y, _ = c.fn.forward({k: ref_be.asarray(v) for k, v in c.params.items()},
-                                ref_be.asarray(c.x, dtype="float64"), training=False)
+            y = c.fn.forward({k: ref_be.asarray(v) for k, v in c.params.items()},
+                             ref_be.asarray(c.x, dtype="float64"), training=False)[0]
             dy = rng.normal(size=tuple(y.shape))
         dys[c.name] = dy
         refs[c.name] = _evaluate(c, ref_be, "float64", dy)

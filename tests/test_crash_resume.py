@@ -18,9 +18,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from anynet.backends import to_numpy
 
 from anynet import io
+from anynet.backends import to_numpy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILLS = int(os.environ.get("ANYNET_CRASH_KILLS", "20"))

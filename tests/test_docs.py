@@ -26,7 +26,8 @@ PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.ca
 #: ``anynet.backends`` last, as before: its ``use`` example switches the current backend.
 DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
-                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet._tree",
+                   "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet.layers.conv", "anynet.convert", "anynet._windows",
+                   "anynet.layers.pooling", "anynet.layers.batchnorm", "anynet._tree",
                    "anynet._packing", "anynet.sklearn", "anynet.playground.server", "anynet.playground.session",
                    "anynet.backends._base", "anynet.backends._jax", "anynet.backends"]
 
@@ -76,7 +77,8 @@ def test_every_public_class_and_function_has_an_example_that_runs(modname):
 def test_layers_and_losses_document_their_shapes(name):
     obj = getattr(an.layers, name, None) or getattr(an.losses, name)
     doc = inspect.getdoc(obj) or ""
-    if obj in (an.layers.Layer,) or (isinstance(obj, type) and issubclass(obj, an.losses.Regularizer)):
+    if not inspect.isclass(obj) or obj in (an.layers.Layer,) or issubclass(obj, an.losses.Regularizer):
+        assert not inspect.isfunction(obj) or "Shapes" in doc, f"{name}: no Shapes section"
         return
     assert "Shapes" in doc or "Shapes:" in doc, f"{name}: no Shapes section"
 

@@ -37,10 +37,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from anynet.backends import to_numpy
 
 import anynet as an
 from anynet import io
+from anynet.backends import to_numpy
 
 CASES = int(os.environ.get("ANYNET_FUZZ_CASES", "300"))
 SEED = int(os.environ.get("ANYNET_FUZZ_SEED", "0"))

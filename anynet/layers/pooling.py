@@ -1,0 +1,232 @@
+"""Pooling on channels-last images: max, average, and global average.
+
+The windows come from the same gathers as :class:`~anynet.layers.Conv2D`
+(see :mod:`anynet.layers._windows`): a (N, Ho*Wo, k*k, C) stack of windows,
+reduced over its window axis; the backward pass is the second gather, each
+input pixel summing the gradient of the window entries that read it.
+
+Ties in max pooling: the whole gradient goes to the FIRST maximum of the
+window in window order (row by row, left to right), PyTorch's choice on the
+CPU. It is computed with standard operations only, a "first hit" mask
+``is_max & (cumulative_sum(is_max) == 1)`` along the window axis, so it is
+the same on every backend (``argmax``'s tie rule is not specified by the
+standard, and a scatter of repeated indices sums differently on NumPy and
+JAX).
+
+Memory: the window stack has ``(k/stride)^2`` times the input's size (the
+input's size for the usual stride = pool size); no chunking is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .. import _windows
+from ._base import Array, Layer, Params, Shape, device_of, namespace
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pool2D(Layer):
+    """Shared geometry of MaxPool2D and AvgPool2D: windows of ``pool_size``, step ``stride``."""
+
+    _abstract = True
+
+    pool_size: int | tuple[int, int] = 2
+    stride: int | tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for field in ("pool_size", "stride"):
+            v = getattr(self, field)
+            if isinstance(v, list):  # from a saved JSON config
+                object.__setattr__(self, field, tuple(v))
+        _windows.pair(self.pool_size, "pool_size", name)
+        if self.stride is not None:
+            _windows.pair(self.stride, "stride", name)
+
+    def _geometry(self) -> tuple[int, int, int, int]:
+        kh, kw = _windows.pair(self.pool_size, "", "")
+        sh, sw = (kh, kw) if self.stride is None else _windows.pair(self.stride, "", "")
+        return kh, kw, sh, sw
+
+    def output_shape(self, input_shape: Shape | None) -> Shape | None:
+        if input_shape is None:
+            return None
+        kh, kw, sh, sw = self._geometry()
+        name = type(self).__name__
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"expects images of shape (N, H, W, C) ({name}: channels last), "
+                             f"but receives {_windows.fmt(shape)}")
+        h, w, c = shape
+        if h < kh or w < kw:
+            raise ValueError(f"expects images of at least {kh}x{kw} pixels ({name}: pool {kh}x{kw}), "
+                             f"shape (N, >={kh}, >={kw}, C), but receives {_windows.fmt(shape)}")
+        return (h - kh) // sh + 1, (w - kw) // sw + 1, c
+
+    def _windows(self, xp: Any, x: Array) -> tuple[Array, Array, _windows.Tables]:
+        """(windows (N, Ho*Wo, kh*kw, C), backward table on x's device, host tables)."""
+        shape = tuple(x.shape)
+        if len(shape) == 3:  # one image without its batch axis, or images without their channel axis
+            raise ValueError(f"{type(self).__name__}: expects a batch of images (N, H, W, C), "
+                             f"but receives an array of shape {shape}")
+        self.output_shape(shape[1:])
+        kh, kw, sh, sw = self._geometry()
+        t = _windows.tables(shape[1], shape[2], kh, kw, sh, sw, 0, 0, 0, 0)
+        win = _windows.gather(xp, x, _windows.to_device(xp, t.forward, x), t.pads_forward)
+        win = xp.reshape(win, (shape[0], t.out_h * t.out_w, kh * kw, shape[3]))
+        return win, _windows.to_device(xp, t.backward, x), t
+
+    def _back(self, xp: Any, dwin: Array, back: Array, t: _windows.Tables, shape: tuple[int, ...]) -> Array:
+        n, m, k, c = dwin.shape
+        return _windows.gather_back(xp, xp.reshape(dwin, (n, m * k, c)), back, t.pads_backward, shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxPool2D(_Pool2D):
+    """The largest value of each ``pool_size`` window (no padding; windows that do not fit are dropped).
+
+    Ties: the whole gradient goes to the first maximum in window order (row by
+    row), on every backend (see :mod:`anynet.layers.pooling`).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+        Window ``kh, kw`` (default 2).
+    stride : int, (int, int) or None
+        Step between windows; None (default) means ``pool_size``.
+
+    Shapes
+    ------
+    x : (N, H, W, C) -> y : (N, (H - kh) // sh + 1, (W - kw) // sw + 1, C).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> pool = an.layers.MaxPool2D(2)
+    >>> x = np.asarray([[1.0, 2.0, 0.0, 0.0], [3.0, 4.0, 0.0, 0.0]]).reshape(1, 2, 4, 1)
+    >>> y, cache = pool.forward({}, x)
+    >>> y[0, :, :, 0].tolist()
+    [[4.0, 0.0]]
+    >>> dx, _ = pool.backward({}, cache, np.ones_like(y))  # the 4, and the first of the tied zeros
+    >>> dx[0, :, :, 0].tolist()
+    [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]]
+    """
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        xp = namespace(xp, x)
+        win, back, t = self._windows(xp, x)
+        y = xp.max(win, axis=2)
+        is_max = win == y[:, :, None, :]
+        # the first maximum in window order: a max whose running count of maxima is 1
+        first = is_max & (xp.cumulative_sum(xp.astype(is_max, xp.int32), axis=2) == 1)
+        n = x.shape[0]
+        return xp.reshape(y, (n, t.out_h, t.out_w, x.shape[3])), (first, back, t, tuple(x.shape))
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        xp = namespace(xp, dy)
+        first, back, t, shape = cache
+        n, m, _, c = first.shape
+        # dx: the window's first maximum gets dy, the other entries 0; col2im sums over windows
+        dwin = xp.where(first, xp.reshape(dy, (n, m, 1, c)), 0.0)
+        return self._back(xp, dwin, back, t, shape), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AvgPool2D(_Pool2D):
+    """The mean of each ``pool_size`` window (no padding; windows that do not fit are dropped).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+        Window ``kh, kw`` (default 2).
+    stride : int, (int, int) or None
+        Step between windows; None (default) means ``pool_size``.
+
+    Shapes
+    ------
+    x : (N, H, W, C) -> y : (N, (H - kh) // sh + 1, (W - kw) // sw + 1, C).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> pool = an.layers.AvgPool2D(2)
+    >>> x = np.asarray([[1.0, 2.0, 0.0, 0.0], [3.0, 4.0, 0.0, 8.0]]).reshape(1, 2, 4, 1)
+    >>> y, cache = pool.forward({}, x)
+    >>> y[0, :, :, 0].tolist()
+    [[2.5, 2.0]]
+    >>> dx, _ = pool.backward({}, cache, np.ones_like(y))  # each entry: 1 / (window size)
+    >>> dx[0, :, :, 0].tolist()
+    [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
+    """
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        xp = namespace(xp, x)
+        win, back, t = self._windows(xp, x)
+        y = xp.mean(win, axis=2)
+        return xp.reshape(y, (x.shape[0], t.out_h, t.out_w, x.shape[3])), (back, t, tuple(x.shape))
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        xp = namespace(xp, dy)
+        back, t, shape = cache
+        n, c = shape[0], shape[3]
+        k = t.forward.size // (t.out_h * t.out_w)
+        m = t.out_h * t.out_w
+        # dx: every entry of a window gets dy / k; col2im sums over the windows that read a pixel
+        dwin = xp.broadcast_to(xp.reshape(dy, (n, m, 1, c)) * (1.0 / k), (n, m, k, c))
+        return self._back(xp, dwin, back, t, shape), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over the whole image: (N, H, W, C) -> (N, C).
+
+    Shapes
+    ------
+    x : (N, H, W, C) -> y : (N, C).
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> gap = an.layers.GlobalAvgPool2D()
+    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)  # channel 0: 0, 2, 4, 6; channel 1: 1, 3, 5, 7
+    >>> y, cache = gap.forward({}, x)
+    >>> y.tolist(), gap.output_shape((2, 2, 2))
+    ([[3.0, 4.0]], (2,))
+    >>> dx, _ = gap.backward({}, cache, np.ones_like(y))
+    >>> dx[0, :, :, 0].tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    """
+
+    def output_shape(self, input_shape: Shape | None) -> Shape | None:
+        if input_shape is None:
+            return None
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"expects images of shape (N, H, W, C) (GlobalAvgPool2D: channels last), "
+                             f"but receives {_windows.fmt(shape)}")
+        return (shape[2],)
+
+    def forward(self, params: Params, x: Array, /, *, training: bool = False,
+                key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
+        xp = namespace(xp, x)
+        shape = tuple(x.shape)
+        if len(shape) == 3:  # one image without its batch axis, or images without their channel axis
+            raise ValueError(f"GlobalAvgPool2D: expects a batch of images (N, H, W, C), "
+                             f"but receives an array of shape {shape}")
+        self.output_shape(shape[1:])
+        return xp.mean(x, axis=(1, 2)), shape
+
+    def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
+                 xp: Any = None) -> tuple[Array | None, Params]:
+        xp = namespace(xp, dy)
+        n, h, w, c = cache
+        # dx = dy / (H W), the same for every pixel of the channel
+        scaled = xp.reshape(dy * (1.0 / (h * w)), (n, 1, 1, c))
+        # a fresh array (not a read-only broadcast view): callers may own their gradients
+        return xp.zeros((n, h, w, c), dtype=dy.dtype, device=device_of(dy)) + scaled, {}
