@@ -177,10 +177,11 @@ def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Call
     be = get_backend(backend)
     model = Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend=be)
     host = iter(params)
-    model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32") for a in next(host))))
+    model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32", copy=True) for a in next(host))))
                     if isinstance(layer, layers.Linear) else {} for layer in model.layers]
     loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
-    epoch = model.engine.compiled("epoch", TrainConfig(loss, opt), True)
+    # as fit: in place on its own copies where the arrays can be written (plain SGD: no packing)
+    epoch = model.engine.compiled("epoch", TrainConfig(loss, opt, inplace=be.writable), True)
     X, T = training_data(model, x, t, loss, where="bench")
     state = {"params": model.params, "opt": opt.init(model.params)}
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from array_api_compat import device as device_of
 
-from . import _random
+from . import _inplace, _random
 from ._packing import KEY, Packing
 from ._tree import Params, leaves
 from .backends import Backend
@@ -58,6 +58,9 @@ class TrainConfig:
         Drives stochastic layers (dropout) together with the update count.
     packing : Packing, optional
         The parameters travel as one flat array (see :mod:`anynet._packing`).
+    inplace : bool
+        Update the parameters and the optimizer's buffers in place (:mod:`anynet._inplace`):
+        only for arrays the caller owns, on backends whose arrays can be written.
 
     Examples
     --------
@@ -73,6 +76,7 @@ class TrainConfig:
     regularizer: Regularizer | None = None
     seed: int = 0
     packing: Packing | None = None
+    inplace: bool = False
 
 
 class Engine:
@@ -100,8 +104,11 @@ class Engine:
     def __init__(self, layers: tuple[Layer, ...], backend: Backend) -> None:
         self.layers = tuple(layers)
         self.backend = backend
-        self.stochastic = any(getattr(layer, "stochastic", False) for layer in self.layers)
-        self.stateful = any(getattr(layer, "stateful", False) for layer in self.layers)
+        # per layer: (layer, stochastic, stateful), read once here rather than at every step
+        self._plan = tuple((layer, bool(getattr(layer, "stochastic", False)), bool(getattr(layer, "stateful", False)))
+                           for layer in self.layers)
+        self.stochastic = any(p[1] for p in self._plan)
+        self.stateful = any(p[2] for p in self._plan)
         self._compiled: dict[tuple[Any, ...], Callable] = {}
 
     def __repr__(self) -> str:
@@ -115,16 +122,14 @@ class Engine:
         ``key`` feeds stochastic layers in training; layer ``i`` gets ``fold_in(key, i)``.
         """
         xp = xp if xp is not None else self.backend.xp
-        caches, new_state = [], []
-        for i, layer in enumerate(self.layers):
-            k = _random.fold_in(key, i, xp=xp) if (key is not None and layer.stochastic) else None
-            if layer.stateful:
-                x, cache, s = layer.forward(params[i], x, training=training, key=k, xp=xp, state=state[i])
+        caches, new_state = [], list(state)
+        for i, (layer, stochastic, stateful) in enumerate(self._plan):
+            k = _random.fold_in(key, i, xp=xp) if (key is not None and stochastic) else None
+            if stateful:
+                x, cache, new_state[i] = layer.forward(params[i], x, training=training, key=k, xp=xp, state=state[i])
             else:
                 x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp)
-                s = state[i]
             caches.append(cache)
-            new_state.append(s)
         return x, caches, new_state
 
     def backward(self, params: Params, caches: list[Any], dy: Array, /, *, xp: Any = None) -> Params:
@@ -168,6 +173,11 @@ class Engine:
         """
         xp = self.backend.xp
         packing, optimizer = cfg.packing, cfg.optimizer
+        if cfg.inplace:
+            def update(params, grads, opt_state, xp):
+                return _inplace.update(optimizer, params, grads, opt_state, xp=xp)
+        else:
+            update = optimizer.update if optimizer is not None else None
 
         def step(params, state, opt_state, x, t, *idx):
             if gather:
@@ -178,7 +188,7 @@ class Engine:
                                                           regularizer=cfg.regularizer, key=key, xp=xp)
             if packing:
                 grads = [{KEY: packing.flatten(grads, xp)}]
-            params, opt_state = optimizer.update(params, grads, opt_state, xp=xp)
+            params, opt_state = update(params, grads, opt_state, xp=xp)
             return params, state, opt_state, value, y
 
         return step

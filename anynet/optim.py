@@ -227,25 +227,24 @@ class Optimizer:
         ``xp``: the namespace, when the caller has it already.
         """
         xp = xp if xp is not None else array_namespace(first_leaf(params))
-        step = state["step"]
-        lr = self.lr(step) if isinstance(self.lr, Schedule) else self.lr
-        if "lr_scale" in state:
-            lr = lr * state["lr_scale"]
-        t = step + 1.0  # this update's number, from 1
-        grads = self._clip(xp, grads)
-        new_params: Params = []
-        new_slots: dict[str, Params] = {s: [] for s in self.slots}
-        for i, (p, g) in enumerate(zip(params, grads)):
-            layer_p: dict[str, Array] = {}
-            layer_s: list[dict[str, Array]] = [{} for _ in self.slots]
-            for k in p:
-                bufs = tuple(state[s][i][k] for s in self.slots)
-                layer_p[k], new_bufs = self._step(xp, p[k], g[k], bufs, lr, t)
-                for d, b in zip(layer_s, new_bufs):
-                    d[k] = b
-            new_params.append(layer_p)
-            for s, d in zip(self.slots, layer_s):
-                new_slots[s].append(d)
+        lr, t = self.learning_rate(state), state["step"] + 1.0  # t: this update's number, from 1
+        grads = self.clip(xp, grads)
+        slots, rule = self.slots, self._step
+        if not slots:  # plain SGD: no buffers
+            new_params = [{k: rule(xp, v, g[k], (), lr, t)[0] for k, v in p.items()} for p, g in zip(params, grads)]
+            new_slots: dict[str, Params] = {}
+        else:
+            new_params, new_slots = [], {s: [] for s in slots}
+            for i, (p, g) in enumerate(zip(params, grads)):
+                layer_p: dict[str, Array] = {}
+                layer_s: list[dict[str, Array]] = [{} for _ in slots]
+                for k, v in p.items():
+                    layer_p[k], new_bufs = rule(xp, v, g[k], tuple(state[s][i][k] for s in slots), lr, t)
+                    for d, b in zip(layer_s, new_bufs):
+                        d[k] = b
+                new_params.append(layer_p)
+                for s, d in zip(slots, layer_s):
+                    new_slots[s].append(d)
         new_state = {**state, "step": t, **new_slots}
         if inplace:  # the same numbers, written into the caller's arrays
             def write(old: Array, new: Array) -> Array:
@@ -253,9 +252,9 @@ class Optimizer:
                 return old
 
             tree_map(write, list(params), new_params)
-            for s in self.slots:
+            for s in slots:
                 tree_map(write, state[s], new_slots[s])
-            return params, {**new_state, **{s: state[s] for s in self.slots}}
+            return params, {**new_state, **{s: state[s] for s in slots}}
         return new_params, new_state
 
     def _step(self, xp: Any, p: Array, g: Array, bufs: tuple[Array, ...], lr: Any, t: Array
@@ -263,7 +262,14 @@ class Optimizer:
         """One parameter array: ``(p, g, buffers in slots order) -> (new p, new buffers)``."""
         raise NotImplementedError
 
-    def _clip(self, xp: Any, grads: Params) -> Params:
+    def learning_rate(self, state: dict[str, Any]) -> Any:
+        """The learning rate of the next update: ``lr`` (or the schedule at ``state["step"]``)
+        times ``state["lr_scale"]`` (callbacks change that)."""
+        lr = self.lr(state["step"]) if isinstance(self.lr, Schedule) else self.lr
+        return lr * state["lr_scale"] if "lr_scale" in state else lr
+
+    def clip(self, xp: Any, grads: Params) -> Params:
+        """The gradients after ``clip_value`` and ``clip_norm`` (unchanged without them)."""
         if self.clip_value is not None:
             c = self.clip_value
             grads = tree_map(lambda v: xp.clip(v, -c, c), grads)

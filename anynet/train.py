@@ -21,8 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from array_api_compat import array_namespace
+
 from . import _checks, io, optim
 from ._packing import KEY, Packing
+from ._tree import tree_map
 from .backends import to_numpy
 from .callbacks import Callback, LambdaCallback, Run
 from .engine import Engine, TrainConfig
@@ -194,13 +197,16 @@ def fit(
     if resume and os.path.exists(checkpoint):
         first = _resume(model, checkpoint, run, rng, optimizer=optimizer, seed=seed, batch_size=batch_size)
 
-    # the one fast path: small models as one flat array (see anynet._packing)
-    packing = _packing(model, optimizer)
-    cfg = TrainConfig(loss, optimizer, regularizer, seed, packing)
+    # the fast paths: small models as one flat array (anynet._packing), updated in place where
+    # the arrays can be written (anynet._inplace): on fit's own copies, never the caller's arrays
+    packing, inplace = _packing(model, optimizer), be.writable
+    cfg = TrainConfig(loss, optimizer, regularizer, seed, packing, inplace)
     out = model.output_shape
     stack = out is not None and n * math.prod(out) <= STACK_LIMIT
     epoch_fn, step_fn = engine.compiled("epoch", cfg, stack), engine.compiled("step", cfg)
     params, state = _pack(packing, model.params), model.state
+    if inplace and packing is None:
+        params = _copy(params)
     run.opt_state = packing.pack_state(run.opt_state) if packing else run.opt_state
 
     for cb in cbs:
@@ -214,7 +220,7 @@ def fit(
                 cb.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
             order = be.asarray(rng.permutation(n) if shuffle else range(n), dtype=be.default_int())
-            start = (params, state, run.opt_state)  # kept to replay the epoch if it diverges
+            start = _keep(inplace, (params, state, run.opt_state))  # to replay the epoch if it diverges
             params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, start, X, T, order,
                                                          batch_size, loss)
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
@@ -346,6 +352,16 @@ def _packing(model: Any, optimizer: Any) -> Packing | None:
     return Packing.of(model.params)
 
 
+def _copy(tree: Any) -> Any:
+    return tree_map(lambda a: array_namespace(a).asarray(a, copy=True), tree)
+
+
+def _keep(inplace: bool, tree: Any) -> Any:
+    """``tree`` as it is now: the arrays themselves where steps make new arrays, copies where
+    they update in place (the divergence replay needs the epoch's start)."""
+    return _copy(tree) if inplace else tree
+
+
 def _pack(packing: Packing | None, params: Any) -> Any:
     return params if packing is None else [{KEY: packing.flatten(params)}]
 
@@ -366,10 +382,13 @@ def _diverged(model: Any, step: Callable, start: tuple[Any, Any, Any], X: Any, T
     params, state, opt_state = start
     n = X.shape[0]
     batches = [order[i:min(n, i + batch_size)] for i in range(0, n, batch_size)]
+    params, state, opt_state = _keep(cfg.inplace, (params, state, opt_state))
     for s, idx in enumerate(batches):
+        before = _keep(cfg.inplace, (params, state, opt_state))
         new_params, new_state, new_opt, value, _ = step(params, state, opt_state, X, T, idx)
         v = float(value)
         if not (math.isfinite(v) and float(engine.all_finite(value, new_params, xp)) == 1.0):
+            params, state, opt_state = before
             model.params, model.state = _unpack(cfg.packing, params), state
             key = engine.step_key(cfg.seed, opt_state["step"], xp)
             why = engine.diagnose(model.params, state, xp.take(X, idx, axis=0), xp.take(T, idx, axis=0),

@@ -21,6 +21,7 @@ class ReadOnlyNumpy(NumpyBackend):
     read-only wrapper in its tests. Results anynet computes stay ordinary arrays."""
 
     name = "numpy_readonly"
+    writable = False  # fit computes purely here: what it is given stays untouched, and is checked to
 
     def asarray(self, a, dtype=None, *, copy=None):
         out = super().asarray(a, dtype, copy=copy).view()

@@ -266,6 +266,13 @@ class Backend:
         return carry, self.xp.stack(ys)
 
     @property
+    def writable(self) -> bool:
+        """Whether arrays can be updated in place (``p -= lr * g``): ``fit`` then updates
+        its own copies of the parameters in place (see ``anynet._inplace``). Not on JAX
+        (immutable arrays), nor on the test suite's read-only NumPy."""
+        return True
+
+    @property
     def compiles(self) -> bool:
         """Whether :meth:`jit` compiles (then a whole epoch runs as one program)."""
         return False

@@ -129,6 +129,10 @@ class JaxBackend(Backend):
         return True
 
     @property
+    def writable(self) -> bool:
+        return False
+
+    @property
     def pack_limit(self) -> int | None:
         return 0  # XLA fuses the per-array updates itself
 
