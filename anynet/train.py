@@ -221,8 +221,8 @@ def fit(
             t0 = time.perf_counter()
             order = be.asarray(rng.permutation(n) if shuffle else range(n), dtype=be.default_int())
             start = _keep(inplace, (params, state, run.opt_state))  # to replay the epoch if it diverges
-            params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, start, X, T, order,
-                                                         batch_size, loss)
+            params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, (params, state, run.opt_state),
+                                                         X, T, order, batch_size, loss)
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
             if not (finite and math.isfinite(loss_sum)):
                 _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
