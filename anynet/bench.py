@@ -403,6 +403,30 @@ def sklearn_epoch(repeats: int = 5, epochs: int = 10) -> dict[str, list[float]] 
     return times
 
 
+def devices_epoch(n_devices: int, workload: str = "mnist", *, steps: int = 20, epochs: int = 3,
+                  repeats: int = 5) -> dict[str, list[float]]:
+    """Seconds per epoch of ``fit`` on JAX with the batch split over ``n_devices`` devices
+    (data-parallel, see ``an.use("jax", devices=...)``) and on one device, taking turns.
+
+    On a CPU the simulated devices share its cores: the ratio is then the cost of the
+    sharding itself (the all-reduce and the split batch), not a speed-up; on several
+    GPUs it is the scaling."""
+    w = WORKLOADS[workload]
+    x, t, _ = _data(w, steps)
+    loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
+    models = {name: Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend="jax",
+                               devices=devs)
+              for name, devs in (("1 device", None), (f"{n_devices} devices", n_devices))}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for r in range(repeats + 1):  # the first round compiles
+        for name, model in models.items():
+            t0 = time.perf_counter()
+            model.fit(x, t, loss=loss, optimizer=opt, epochs=epochs, batch_size=w.batch, verbose=0, shuffle=False)
+            if r:
+                times[name].append((time.perf_counter() - t0) / epochs)
+    return times
+
+
 # --------------------------------------------------------------------- driver
 def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
     impls: list[tuple[str, Callable]] = [("numpy-ref", numpy_ref), ("numpy-matmuls", numpy_matmuls)]
@@ -508,6 +532,28 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] 
     return results
 
 
+def _devices_main(n: int, workload: str, repeats: int) -> int:
+    import os
+
+    if n > 1 and "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os.environ.get(
+            "XLA_FLAGS", ""):  # before JAX starts: without GPUs, simulate the devices on the CPU
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={n}").strip()
+    be = get_backend("jax")
+    w = WORKLOADS[workload]
+    print(f"anynet bench --devices {n}: fit per epoch on JAX, {workload} ({'-'.join(map(str, w.sizes))}, batch "
+          f"{w.batch}), {n} devices against 1, taking turns ({min(repeats, 5)} rounds); devices: "
+          f"{', '.join(map(str, be.visible_devices()[:n]))}")
+    times = devices_epoch(n, workload, repeats=min(repeats, 5))
+    one, many = (statistics.median(v) for v in times.values())
+    for name, v in times.items():
+        print(f"  {name:<10} {statistics.median(v) * 1e3:8.1f} ms/epoch ({_range(v)})")
+    on_cpu = all(getattr(d, "platform", "") == "cpu" for d in be.visible_devices()[:n])
+    print(f"  {n} devices / 1 device: {many / one:.2f}x"
+          + (" (simulated CPU devices sharing the cores: the cost of the sharding, target <= 1.2x)" if on_cpu else ""))
+    return 0
+
+
 def _range(times: list[float]) -> str:
     return f"{min(times) * 1e3:.2f}-{max(times) * 1e3:.2f}"
 
@@ -562,9 +608,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="instead: fit per epoch on JAX over N devices against 1 (data-parallel; on a CPU, N "
+                        "simulated devices)")
     p.add_argument("--inference", action="store_true",
                    help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs anynet[onnx])")
     args = p.parse_args(argv)
+    if args.devices is not None:
+        return _devices_main(args.devices, [s for s in args.workloads.split(",") if s][-1], args.repeats)
     if args.inference:  # its own module
         return bench_inference.main(repeats=args.repeats, quick=args.quick)
     wl = [s for s in args.workloads.split(",") if s]
