@@ -18,6 +18,8 @@ from typing import Any
 
 from array_api_compat import device as device_of
 
+from ._tree import tree_map
+
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "Run"]
 
 
@@ -86,7 +88,12 @@ class Run:
     def copy_params(self) -> list[dict[str, Any]]:
         """A copy of the current weights that later epochs will not touch."""
         xp = self.model.backend.xp
-        return [{k: xp.asarray(v, copy=True) for k, v in p.items()} for p in self.model.params]
+        return tree_map(lambda v: xp.asarray(v, copy=True), self.model.params)
+
+    def copy_state(self) -> list[dict[str, Any]]:
+        """A copy of the current layer state (running statistics) that later epochs will not touch."""
+        xp = self.model.backend.xp
+        return tree_map(lambda v: xp.asarray(v, copy=True), self.model.state)
 
 
 class Callback:
@@ -218,6 +225,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
                 self._best_params = self.run.copy_params()
+                self._best_state = self.run.copy_state()
             return
         self._wait += 1
         if self._wait >= self.patience:
@@ -227,6 +235,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs: dict[str, float]) -> None:
         if self.restore_best_weights and self._best_params is not None:
             self.run.model.params = self._best_params
+            self.run.model.state = self._best_state
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "

@@ -114,6 +114,7 @@ class Sequential:
     def _put(self, tree: Any, backend: Backend | None = None, dtype: str | None = None) -> Any:
         """``tree``'s arrays (host or any backend) on ``backend`` in ``dtype`` (default: the model's)."""
         be, dt = backend or self.backend, dtype or self.dtype
+        # not tree_map: a layer's init may give host values as nested lists, each one array
         return [{k: be.asarray(v, dtype=dt) for k, v in d.items()} for d in tree]
 
     # ------------------------------------------------------------ structure

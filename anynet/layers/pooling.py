@@ -1,7 +1,7 @@
 """Pooling on channels-last images: max, average, and global average.
 
 The windows come from the same gathers as :class:`~anynet.layers.Conv2D`
-(see :mod:`anynet.layers._windows`): a (N, Ho*Wo, k*k, C) stack of windows,
+(see :mod:`anynet._windows`): a (N, Ho*Wo, k*k, C) stack of windows,
 reduced over its window axis; the backward pass is the second gather, each
 input pixel summing the gradient of the window entries that read it.
 
