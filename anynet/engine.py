@@ -93,10 +93,10 @@ class Engine:
     --------
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(3, 2), an.layers.ReLU()], seed=0)
-    >>> engine = model.engine
-    >>> x = np.ones((4, 3), dtype=np.float32)
+    >>> engine, xp = model.engine, model.backend.xp
+    >>> x = model.backend.asarray(np.ones((4, 3)), dtype="float32")  # arrays of the model's backend
     >>> y, caches, state = engine.forward(model.params, model.state, x)
-    >>> grads = engine.backward(model.params, caches, np.ones_like(y))
+    >>> grads = engine.backward(model.params, caches, xp.ones_like(y))
     >>> tuple(y.shape), sorted(grads[0]), state
     ((4, 2), ['W', 'b'], [{}, {}])
     """

@@ -279,7 +279,8 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
 
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
-    >>> x, t = np.eye(2, dtype=np.float32), np.asarray([0, 1])
+    >>> be = model.backend  # arrays already checked and on the model's backend
+    >>> x, t = be.asarray(np.eye(2), dtype="float32"), be.asarray(np.asarray([0, 1]))
     >>> logs = an.train.evaluate(model.engine, model.params, model.state, x, t,
     ...                          loss=an.losses.SoftmaxCrossEntropy())
     >>> sorted(logs)
