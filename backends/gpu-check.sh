@@ -152,7 +152,7 @@ for mod in ("numpy", "array_api_compat", "pytest", "cupy", "jax", "torch", "arra
     except Exception as exc:
         print(f"version {mod} missing ({type(exc).__name__}: {exc})")
 import anynet
-from anynet._backend import get_backend
+from anynet.backends import get_backend
 def check(label, name, device=None, want=None):
     try:
         be = get_backend(name, device)
