@@ -31,12 +31,11 @@ columns (and as much again of their gradient).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, ClassVar
 
 from .. import _windows
 from ._base import Array, Layer, Params, Shape, device_of, namespace
-from .linear import _INITS
+from .linear import _INITS, init_weight
 
 __all__ = ["COLUMN_LIMIT_BYTES", "Conv2D"]
 
@@ -171,20 +170,7 @@ class Conv2D(Layer):
         kh, kw = _windows.pair(self.kernel_size, "", "")
         fan_in, fan_out = kh * kw * self.in_channels, kh * kw * self.out_channels
         shape = (self.out_channels, kh, kw, self.in_channels)
-        kind = _INITS[self.weight_init]
-        if kind == "he_normal":
-            W = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
-        elif kind == "he_uniform":
-            lim = math.sqrt(6.0 / fan_in)
-            W = rng.uniform(-lim, lim, size=shape)
-        elif kind == "glorot_uniform":
-            lim = math.sqrt(6.0 / (fan_in + fan_out))
-            W = rng.uniform(-lim, lim, size=shape)
-        elif kind == "glorot_normal":
-            W = rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
-        else:
-            W = [[[[0.0] * self.in_channels for _ in range(kw)] for _ in range(kh)]
-                 for _ in range(self.out_channels)]
+        W = init_weight(self.weight_init, shape, fan_in, fan_out, rng)
         params = {"W": W}
         if self.bias:
             params["b"] = [0.0] * self.out_channels  # host values: the model moves them

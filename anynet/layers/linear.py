@@ -21,6 +21,28 @@ _INITS = {
 }
 
 
+def init_weight(weight_init: str, shape: tuple[int, ...], fan_in: int, fan_out: int, rng: Any) -> Any:
+    """Initial weights of ``shape`` on the host: He (N(0, 2/fan_in) or U(+-sqrt(6/fan_in))),
+    Glorot (U(+-sqrt(6/(fan_in+fan_out))) or N(0, 2/(fan_in+fan_out))) or zeros
+    (nested lists, drawing nothing from ``rng``). Shared by ``Linear`` and ``Conv2D``."""
+    kind = _INITS[weight_init]
+    if kind == "he_normal":
+        return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
+    if kind == "he_uniform":
+        lim = math.sqrt(6.0 / fan_in)
+        return rng.uniform(-lim, lim, size=shape)
+    if kind == "glorot_uniform":
+        lim = math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-lim, lim, size=shape)
+    if kind == "glorot_normal":
+        return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
+
+    def zeros(dims: tuple[int, ...]) -> list:
+        return [0.0] * dims[0] if len(dims) == 1 else [zeros(dims[1:]) for _ in range(dims[0])]
+
+    return zeros(shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Linear(SizedLayer):
     """``y = x @ W.T + b``: one row of ``x`` per sample, ``W`` of shape (out, in).
@@ -70,20 +92,7 @@ class Linear(SizedLayer):
 
     def init(self, rng: Any) -> Params:
         fan_in, fan_out = self.in_features, self.out_features
-        shape = (fan_out, fan_in)
-        kind = _INITS[self.weight_init]
-        if kind == "he_normal":
-            W = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
-        elif kind == "he_uniform":
-            lim = math.sqrt(6.0 / fan_in)
-            W = rng.uniform(-lim, lim, size=shape)
-        elif kind == "glorot_uniform":
-            lim = math.sqrt(6.0 / (fan_in + fan_out))
-            W = rng.uniform(-lim, lim, size=shape)
-        elif kind == "glorot_normal":
-            W = rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
-        else:
-            W = [[0.0] * fan_in for _ in range(fan_out)]
+        W = init_weight(self.weight_init, (fan_out, fan_in), fan_in, fan_out, rng)
         params = {"W": W}
         if self.bias:
             params["b"] = [0.0] * fan_out  # host values: the model moves them to the backend
