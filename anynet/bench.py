@@ -558,12 +558,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (wide is meant for GPUs)")
     p.add_argument("--backends", default="numpy,jax,torch,cupy",
                    help="anynet backends to time, each NAME or NAME:DEVICE (e.g. torch:cuda)")
-    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--repeats", type=int, default=15,
+                   help="timed rounds per implementation, taking turns (default: 15); the median is shown")
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
     p.add_argument("--inference", action="store_true",
-                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs anynet[onnx])")
+                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs the onnx extra: pip install '.[onnx]')")
     args = p.parse_args(argv)
     if args.inference:  # its own module
         return bench_inference.main(repeats=args.repeats, quick=args.quick)
