@@ -109,6 +109,7 @@ def test_a_device_that_is_not_there_is_an_error_without_backend(anynet_cmd, devi
 def test_a_gpu_device_on_numpy_is_an_error(anynet_cmd):
     code, out, err = anynet_cmd("train", "--epochs", "1", "--backend", "numpy", "--device", "cuda:0")
     assert code == 1 and "--device 'cuda:0': backend 'numpy' runs on the CPU only" in err
+    assert "epoch" not in out
 
 
 def test_a_device_that_is_there_works(be, tmp_path):
