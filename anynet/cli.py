@@ -107,7 +107,9 @@ def make_optimizer(name: str, lr: float | None) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anynet", description=__doc__.split("\n\n")[0],
-                                epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error.")
+                                epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error. "
+                                       "ANYNET_BACKEND=NAME sets the default backend; anynet info says which "
+                                       "backends run here and why any cannot.")
     p.add_argument("--version", action="version", version=f"anynet {__version__}")
     sub = p.add_subparsers(dest="command")
     fmt = _HelpFormatter

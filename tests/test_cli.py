@@ -236,6 +236,7 @@ def test_anynet_info_explains_a_bad_anynet_backend(value):
     assert re.search(r"^  numpy\s+\S+\s+devices: cpu$", out.stdout, re.M)
     help_ = child(["--help"], env={"ANYNET_BACKEND": value})
     assert help_.returncode == 0 and "usage: anynet" in help_.stdout and not help_.stderr
+    assert "ANYNET_BACKEND=NAME sets the default backend; anynet info says" in " ".join(help_.stdout.split())
 
 
 def test_anynet_train_with_a_bad_anynet_backend_exits_1_with_a_hint():
