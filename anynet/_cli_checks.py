@@ -14,6 +14,7 @@ Host-side: the input check uses NumPy on rows read from a file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -104,7 +105,8 @@ def _device_name(d: Any) -> str:
         return f"{platform}:{idx}"
     if idx is not None and type(d).__module__.startswith("cupy"):
         return f"cuda:{idx}"
-    return str(d)
+    named = re.fullmatch(r"[\w.]+\('([^']+)'\)", repr(d))  # array_api_strict.Device('CPU_DEVICE')
+    return named.group(1) if named else str(d)
 
 
 def devices_here(names: Iterable[str] | None = None) -> str:

@@ -112,6 +112,12 @@ def test_a_gpu_device_on_numpy_is_an_error(anynet_cmd):
     assert "epoch" not in out
 
 
+def test_devices_are_listed_as_device_takes_them():
+    pytest.importorskip("array_api_strict", reason="array-api-strict is not installed: pip install '.[strict]'")
+    assert _cli_checks.devices_here(["numpy", "array_api_strict"]) == "numpy: cpu; array_api_strict: CPU_DEVICE"
+    assert an.backends.get_backend("array_api_strict", "CPU_DEVICE").name == "array_api_strict"
+
+
 def test_a_device_that_is_there_works(be, tmp_path):
     out = child(["train", "--dataset", "xor", "--epochs", "1", "--quiet", "--backend", "numpy", "--device", "cpu"])
     assert out.returncode == 0, out.stderr
