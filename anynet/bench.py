@@ -604,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (wide is meant for GPUs)")
     p.add_argument("--backends", default="numpy,jax,torch,cupy",
                    help="anynet backends to time, each NAME or NAME:DEVICE (e.g. torch:cuda)")
-    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--repeats", type=int, default=15,
+                   help="timed rounds per implementation, taking turns (default: 15); the median is shown")
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no memory or sklearn run")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS run")
@@ -612,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="instead: fit per epoch on JAX over N devices against 1 (data-parallel; on a CPU, N "
                         "simulated devices)")
     p.add_argument("--inference", action="store_true",
-                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs anynet[onnx])")
+                   help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs the onnx extra: pip install '.[onnx]')")
     args = p.parse_args(argv)
     if args.devices is not None:
         return _devices_main(args.devices, [s for s in args.workloads.split(",") if s][-1], args.repeats)

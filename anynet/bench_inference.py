@@ -12,7 +12,7 @@ the libraries' defaults; ``OMP_NUM_THREADS=1 anynet bench --inference`` makes
 both single-threaded (NumPy's BLAS reads it; onnxruntime is given it here),
 steadier on a busy machine.
 
-Needs the ``onnx`` extra (``pip install 'anynet[onnx]'``).
+Needs the ``onnx`` extra (``pip install '.[onnx]'`` in anynet's source tree).
 """
 
 from __future__ import annotations

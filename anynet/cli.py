@@ -4,16 +4,21 @@
 ``anynet predict``  predictions of a saved model for inputs in a .npy or .csv file
 ``anynet info``     the backends, their versions and devices, and why any cannot run
 ``anynet bench``    time anynet against hand-written NumPy, PyTorch, JAX, scikit-learn
-``anynet export``   write a saved model as an ONNX file (needs ``pip install 'anynet[onnx]'``)
+``anynet export``   write a saved model as an ONNX file (needs the ``onnx`` extra: ``pip install '.[onnx]'``)
 ``anynet playground``  the lecture's 2-D demo as a live local page, trained in anynet
 
 Exit codes: 0 success; 1 an error in the data, a file or a backend (the message
-on stderr says which); 2 a command-line usage error.
+on stderr says which); 2 a command-line usage error; 141 the reader of the output
+went away (``anynet train | head -2``), as for a program ended by SIGPIPE.
+
+Everything that can be checked before work starts is: output paths, optional
+libraries, the backend and its device (``anynet._cli_checks``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -27,6 +32,14 @@ import array_api_compat
 import numpy as np
 
 from . import bench, datasets, export, io, layers, losses, optim, plot
+from ._cli_checks import (
+    EXTRAS,
+    check_output,
+    check_plot,
+    check_raw_features,
+    describe_env_backend,
+    resolve_backend,
+)
 from ._version import __version__
 from .backends import available_backends, backend, get_backend, to_numpy, use
 from .losses import SoftmaxCrossEntropy
@@ -63,6 +76,27 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` once, and only where X says something (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+                or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def make_optimizer(name: str, lr: float | None) -> Any:
     """The command line's optimizer: ``sgd`` and ``nesterov`` with momentum 0.9, default learning rates."""
     kwargs: dict[str, Any] = {"lr": _DEFAULT_LR[name] if lr is None else lr}
@@ -73,30 +107,35 @@ def make_optimizer(name: str, lr: float | None) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anynet", description=__doc__.split("\n\n")[0],
-                                epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error.")
+                                epilog="Exit codes: 0 success, 1 error (data, file, backend), 2 usage error. "
+                                       "ANYNET_BACKEND=NAME sets the default backend; anynet info says which "
+                                       "backends run here and why any cannot.")
     p.add_argument("--version", action="version", version=f"anynet {__version__}")
     sub = p.add_subparsers(dest="command")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
 
     t = sub.add_parser("train", help="train an MLP (default: the 8x8 digits) and report test accuracy",
                        formatter_class=fmt)
     t.add_argument("--backend", default=None, help="numpy, jax, cupy, torch or array_api_strict "
                    "(default: $ANYNET_BACKEND or numpy)")
-    t.add_argument("--device", default=None, help="device on the backend, e.g. cpu, gpu, cuda:0")
+    t.add_argument("--device", default=None, help="device on the backend, e.g. cpu, gpu, cuda:0; an error if "
+                   "the backend has none such (default: the backend's default device)")
     src = t.add_mutually_exclusive_group()
     src.add_argument("--dataset", default="digits", choices=datasets.DATASETS, help="bundled or generated dataset")
     src.add_argument("--data", default=None, metavar="DIR",
                      help="a directory of MNIST-style IDX files (.gz or not) instead of --dataset")
     t.add_argument("--epochs", type=_positive(int), default=None,
                    help="passes over the data (default: 30 for digits, more for the small sets)")
-    t.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden layer sizes, e.g. 128,64")
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden layer sizes (default: 128,64)")
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="the hidden layers' activation")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd and nesterov use momentum 0.9")
     t.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
-    t.add_argument("--batch-size", type=_positive(int), default=32)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--batch-size", type=_positive(int), default=32, help="samples per training step")
+    t.add_argument("--seed", type=_seed, default=0,
+                   help="seeds the weights, the shuffling, dropout and the generated datasets' samples")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the floating-point type of the weights and the computation")
     t.add_argument("--save", metavar="FILE", default=None, help="write the trained model to FILE (.npz)")
     t.add_argument("--checkpoint", metavar="FILE", default=None,
                    help="write the model, optimizer state and progress to FILE (.npz, atomically) after "
@@ -108,13 +147,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="write a picture: the decision boundary for 2-D data, else the training curves")
     t.add_argument("--quiet", action="store_true", help="print only the final result line")
 
-    pr = sub.add_parser("predict", help="print or write the predictions of a saved model", formatter_class=fmt)
+    pr = sub.add_parser("predict", help="print or write the predictions of a saved model", formatter_class=fmt,
+                        description="Predictions of a model written by anynet train --save for raw inputs "
+                                    "(the features as in the training files): the training set's "
+                                    "standardization, stored in the model, is applied here.")
     pr.add_argument("--model", required=True, metavar="FILE", help="a model written by anynet train --save")
-    pr.add_argument("--input", required=True, metavar="FILE", help="inputs, one row per sample (.npy or .csv)")
+    pr.add_argument("--input", required=True, metavar="FILE",
+                    help="inputs, one row per sample (.npy or .csv): RAW features, in the columns and units of "
+                         "the training files; the training set's mean/std stored in the model are applied here")
     pr.add_argument("--output", metavar="FILE", default=None, help="write predictions here (.npy or .csv) "
                     "instead of printing them")
     pr.add_argument("--scores", action="store_true", help="output the raw model outputs, not class labels")
-    pr.add_argument("--backend", default=None)
+    pr.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                    help="apply the model's training mean/std to the input (default: yes, and refuse input "
+                         "that looks standardized already); --no-standardize: the input is standardized "
+                         "with the training statistics already; --standardize: apply them, no check")
+    pr.add_argument("--backend", default=None, help="numpy, jax, cupy, torch or array_api_strict "
+                    "(default: $ANYNET_BACKEND or numpy)")
+    pr.add_argument("--device", default=None, help="device on the backend, e.g. cpu, cuda:0 "
+                    "(default: the backend's default device)")
 
     sub.add_parser("info", help="list the backends, their versions and devices, and why any cannot run")
     b = sub.add_parser("bench", help="time anynet against hand-written NumPy, PyTorch, JAX and scikit-learn",
@@ -126,9 +177,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------ train
+def _check_train_args(args: argparse.Namespace) -> None:
+    """Everything that would otherwise fail after training: output paths, matplotlib, --data."""
+    if args.save:
+        check_output(args.save, "--save")
+    if args.checkpoint:
+        check_output(args.checkpoint, "--checkpoint")
+    if args.plot:
+        check_plot(args.plot)
+    if args.data:
+        path = Path(args.data)
+        if not path.exists():
+            hint = f" (for the bundled dataset: --dataset {args.data})" if args.data in datasets.DATASETS else ""
+            raise FileNotFoundError(f"--data {args.data!r}: no such directory; expected a directory of "
+                                    f"MNIST-style IDX files{hint}")
+        if not path.is_dir():
+            raise NotADirectoryError(f"--data {args.data!r}: not a directory; expected a directory of "
+                                     "MNIST-style IDX files")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    be = use(args.backend, args.device) if args.backend else backend()
-    data = datasets.load(args.data if args.data else args.dataset, seed=max(args.seed, 0))
+    _check_train_args(args)
+    be = use(resolve_backend(args.backend, args.device))
+    data = datasets.load(Path(args.data) if args.data else args.dataset, seed=args.seed)
     epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
     n_classes = len(data.class_names)
     model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
@@ -189,13 +260,19 @@ def _write_outputs(path: str, values: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.backend:
-        use(args.backend)
+    if args.output:
+        check_output(args.output, "--output")
+        if Path(args.output).suffix not in (".npy", ".csv", ".txt"):
+            raise ValueError(f"--output {args.output!r}: expected a .npy or .csv file name")
+    use(resolve_backend(args.backend, args.device))
     ckpt = io.load_checkpoint(args.model)
     model, extra = ckpt.model, ckpt.extra or {}
     x = _read_inputs(args.input)
-    if extra.get("mean") is not None:  # the training set's standardization
-        x = (x - np.asarray(extra["mean"])) / np.asarray(extra["std"])
+    if extra.get("mean") is not None and args.standardize is not False:  # the training set's standardization
+        mean, std = np.asarray(extra["mean"]), np.asarray(extra["std"])
+        if args.standardize is None:  # not asked for by name: refuse rows standardized already
+            check_raw_features(x, mean, std, args.input)
+        x = (x - mean) / std
     y = np.asarray(to_numpy(model.predict(x)))
     if args.scores or extra.get("loss") not in ("SoftmaxCrossEntropy", "MulticlassHinge"):
         out = y
@@ -247,14 +324,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ info
 def cmd_info(args: argparse.Namespace) -> int:
+    problem = describe_env_backend()  # a bad $ANYNET_BACKEND is explained here, not raised
     print(f"anynet {__version__} (Python {platform.python_version()}, array-api-compat "
-          f"{array_api_compat.__version__}); current backend: {backend().name}")
+          f"{array_api_compat.__version__}); current backend: {'none' if problem else backend().name}")
+    if problem:
+        print(f"  {problem}")
     for name, why in available_backends().items():
         if why is None:
             be = get_backend(name)
             print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.visible_devices()))}")
         else:
             print(f"  {name:<17} unavailable: {why}")
+    print(f"Extras, from anynet's source tree: pip install '.[EXTRA]' with EXTRA one of {', '.join(EXTRAS)} "
+          "(README.md says what each adds)")
     return 0
 
 
@@ -262,7 +344,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _add_playground(sub: Any) -> None:
     from .playground import add_arguments
 
-    add_arguments(sub.add_parser("playground", help="the lecture's 2-D classification demo as a live "
+    add_arguments(sub.add_parser("playground", formatter_class=_HelpFormatter,
+                                 help="the lecture's 2-D classification demo as a live "
                                  "local page that trains in anynet (opens a browser)"))
 
 
@@ -288,9 +371,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
                 "export": cmd_export,
                 "playground": cmd_playground}[args.command](args)
-    except (ValueError, TypeError, RuntimeError, OSError, KeyError) as exc:
+    except BrokenPipeError:
+        return _reader_gone()
+    except (ValueError, TypeError, RuntimeError, OSError, KeyError, ImportError) as exc:
         print(f"anynet {args.command}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``anynet train | head -2``): stop quietly, as ``yes | head`` does.
+
+    stdout is pointed at the null device so that Python's flush at exit does not
+    raise again and print "Exception ignored ... BrokenPipeError"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's capture)
+        pass
+    return 141
 
 
 if __name__ == "__main__":

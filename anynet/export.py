@@ -16,7 +16,8 @@ known positive number (then both branches give the same result, the empty
 product included) and drops the nodes that nothing uses any more.
 
 A host-side tool, like io and cli: it uses NumPy for the constants and
-onnx/ndonnx for the graph. Install them with ``pip install 'anynet[onnx]'``.
+onnx/ndonnx for the graph. Install them from anynet's source tree with
+``pip install '.[onnx]'`` (the versions it is tested with).
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def _libs() -> tuple[Any, Any]:
         import onnx
     except ImportError as exc:
         raise ImportError(f"export_onnx needs ndonnx and onnx ({exc}); install them with "
-                          "pip install 'anynet[onnx]'") from None
+                          "pip install 'ndonnx~=0.23.0' 'onnx~=1.23.2' 'onnxruntime~=1.32.0' (from anynet's source "
+                          "tree: pip install '.[onnx]')") from None
     return ndonnx, onnx
 
 

@@ -456,6 +456,8 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             break
         except FileExistsError:  # pragma: no cover - 48 random bits collided
             continue
+        except OSError as exc:  # no such folder, no permission: say so with the caller's path
+            raise _unwritable(path, directory, exc) from None
     try:
         with contextlib.suppress(OSError):  # keep the permissions of the file being replaced
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
@@ -463,13 +465,30 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # path is a folder, say: name it, not the temporary file
+            raise _unwritable(path, directory, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
     _remove_abandoned(directory, base, host)
+
+
+def _unwritable(path: str, directory: str, exc: OSError) -> OSError:
+    """``exc`` (of its own type and errno) retold with the caller's ``path``, never the temporary name."""
+    if isinstance(exc, IsADirectoryError) or os.path.isdir(path):
+        why = "it is a directory"
+    elif not os.path.isdir(directory):
+        why = (f"no such directory {os.path.dirname(path) or '.'!r}" if not os.path.exists(directory)
+               else f"{os.path.dirname(path)!r} is not a directory")
+    elif isinstance(exc, PermissionError):
+        why = f"no permission to create files in {os.path.dirname(path) or '.'!r}"
+    else:
+        why = exc.strerror or str(exc)
+    return type(exc)(exc.errno, f"cannot write {path!r}: {why}")
 
 
 def _host() -> str:

@@ -407,7 +407,7 @@ class Sequential:
 
     def export_onnx(self, path: Any, /, **kwargs: Any) -> Any:
         """Write the inference pass to an ONNX file; see :func:`anynet.export.export_onnx`
-        for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs ``anynet[onnx]``)."""
+        for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs the ``onnx`` extra)."""
         return export.export_onnx(self, path, **kwargs)
 
 

@@ -1,6 +1,6 @@
 """Pictures of a model and its training: decision regions, training curves, confusion matrix.
 
-matplotlib is an optional extra (``pip install 'anynet[plot]'``) imported only
+matplotlib is an optional extra (``pip install '.[plot]'`` in anynet's source tree) imported only
 when a function here is called. Each function returns a
 :class:`matplotlib.figure.Figure` drawn on the Agg canvas (no window, no
 ``pyplot`` state, safe in scripts, servers and threads), draws into your own
@@ -29,7 +29,7 @@ from .backends import to_numpy
 
 __all__ = ["confusion_matrix", "decision_boundary", "training_curves"]
 
-_INSTALL = "pip install 'anynet[plot]'"
+_INSTALL = "pip install matplotlib (from anynet's source tree: pip install '.[plot]')"
 
 
 def _matplotlib() -> Any:

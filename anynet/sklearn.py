@@ -22,6 +22,12 @@ from typing import Any
 
 # host-side glue between scikit-learn (NumPy) and anynet models
 import numpy as np
+
+try:  # the optional 'sklearn' extra: say how to install it rather than a bare ModuleNotFoundError
+    import sklearn  # noqa: F401
+except ImportError as _exc:
+    raise ImportError("anynet.sklearn needs scikit-learn, which is not installed here: pip install scikit-learn "
+                      "(from anynet's source tree: pip install '.[sklearn]')") from _exc
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state

@@ -11,7 +11,8 @@ onnxruntime and NumPy and nothing else, and says so at the end. Run it alone wit
 
     python examples/export_onnx.py classify digits.onnx digits_test.npz
 
-Needs ``pip install 'anynet[onnx]'`` (ndonnx, onnx, onnxruntime).
+Needs the onnx extra: ``pip install '.[onnx]'`` in anynet's source tree (ndonnx, onnx,
+onnxruntime).
 """
 
 import os

@@ -94,7 +94,7 @@ def test_verbose_levels_when_output_is_not_a_terminal(verbose, be, capsys):
 
 
 def test_progress_bar_on_a_terminal(be, capsys, monkeypatch):
-    pytest.importorskip("tqdm", reason="tqdm is not installed in this session (pip install 'anynet[progress]')")
+    pytest.importorskip("tqdm", reason="tqdm is not installed in this session (pip install '.[progress]')")
     import sys
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)

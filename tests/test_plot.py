@@ -16,7 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def mpl():
-    why = "matplotlib is not installed: pip install 'anynet[plot]'"
+    why = "matplotlib is not installed: pip install '.[plot]'"
     for sub in ("matplotlib.figure", "matplotlib.collections"):
         pytest.importorskip(sub, reason=why)
     return pytest.importorskip("matplotlib", reason=why)
@@ -121,5 +121,5 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch, moons):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)  # import matplotlib... now raises ImportError
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install 'anynet\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(from anynet's source tree: pip install '\.\[plot\]'\)"):
         plot.training_curves({"loss": [1.0]})
