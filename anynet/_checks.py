@@ -105,7 +105,7 @@ def to_backend(be: Backend, a: Any, *, name: str, dtype: Any = None, where: str 
         check_device(be, a, name=name, where=where)
         return be.asarray(a, dtype=dtype)  # no copy when it is already there, in that dtype
     host = host_array(a, name=name, where=where)
-    return be.asarray(host, dtype=dtype)
+    return be.put_data(host, dtype=dtype)
 
 
 def check_finite(xp: Any, a: Array, *, name: str, where: str = "") -> None:

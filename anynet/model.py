@@ -278,14 +278,14 @@ class Sequential:
         host = _checks.host_array(t, name=name, where=where)
         if host.ndim == 0:
             raise ValueError(f"{where}: {name} must have the samples on axis 0, got a scalar")
-        if n is not None and host.shape[0] != n:
+        if n is not None and host.shape[0] != be.local_count(n):  # several processes: this one's part
             raise ValueError(f"{where}: x and {name} have different lengths: "
                              f"x has {n} samples, {name} has {host.shape[0]}")
         if host.dtype.kind == "f":
             _checks.check_finite(array_namespace(host), host, name=name, where=where)
         out = loss.check_targets(host, self.output_shape, name=name, where=where)
         labels = out.dtype.kind in "iu"
-        return be.asarray(out, dtype=be.default_int() if labels else self.dtype)
+        return be.put_data(out, dtype=be.default_int() if labels else self.dtype)
 
     # ------------------------------------------------------------ user API
     def predict(self, x: Any, /, *, batch_size: int | None = None) -> Array:

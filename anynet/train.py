@@ -319,7 +319,8 @@ def training_data(model: Any, x: Any, t: Any, loss: Loss, *, where: str = "fit")
     n = X.shape[0]
     T = model.check_targets(t, loss, where=where, n=n)
     out = model.output_shape
-    if getattr(loss, "target", None) == "labels" and T.ndim == 1 and out and n * out[-1] <= 1 << 25:
+    spread = model.backend.local_count(n) != n  # over several processes: one-hot inside the step instead
+    if getattr(loss, "target", None) == "labels" and T.ndim == 1 and out and n * out[-1] <= 1 << 25 and not spread:
         T = one_hot(model.backend.xp, T, out[-1], X.dtype)
     return X, T
 

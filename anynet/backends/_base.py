@@ -238,6 +238,16 @@ class Backend:
             return self.xp.asarray(out, copy=True) if copy else out
         return self.xp.asarray(to_numpy(a), dtype=dt, device=self.device, copy=copy)
 
+    def put_data(self, a: Any, dtype: Any = None) -> Any:
+        """Put a user's data set (host arrays, samples on axis 0) where computing reads it:
+        :meth:`asarray`, except where several processes train together (JAX over several
+        hosts), which each hand in their own part of the data (see ``JaxBackend``)."""
+        return self.asarray(a, dtype)
+
+    def local_count(self, n: int) -> int:
+        """How many of a data set's ``n`` samples this process handed in (see :meth:`put_data`)."""
+        return n
+
     def put_batch(self, a: Any, *, axis: int = 0) -> Any:
         """Place an array whose ``axis`` runs over samples for computing: as it is on
         one device; split along ``axis`` over :attr:`devices` for data-parallel training

@@ -113,6 +113,27 @@ class JaxBackend(Backend):
             return self._lib.device_put(out, where)
         return self._lib.device_put(self.xp.asarray(to_numpy(a), dtype=dt), where)
 
+    def put_data(self, a: Any, dtype: Any = None) -> Any:
+        """Several processes (``initialize_distributed``): each hands in ITS part of the data
+        set; the parts, in process order, form one global array split over the processes'
+        devices (``jax.make_array_from_process_local_data``). One process: replicated."""
+        jax = self._lib
+        if self.mesh is None or jax.process_count() == 1 or self.owns(a):
+            return self.asarray(a, dtype)
+        host = np.asarray(to_numpy(a))
+        if dtype is not None:
+            host = host.astype(np.dtype(self.dtype(dtype)))
+        local = sum(d.process_index == jax.process_index() for d in self.devices)
+        if host.shape[0] % local:
+            raise BackendError(f"backend 'jax' over {jax.process_count()} processes: this process's part of the "
+                               f"data has {host.shape[0]} samples, which does not split over its {local} devices; "
+                               f"give each process a multiple of {local} samples")
+        return jax.make_array_from_process_local_data(self._split[0], host)
+
+    def local_count(self, n: int) -> int:
+        processes = self._lib.process_count() if self.mesh is not None else 1
+        return n // processes
+
     def put_batch(self, a: Any, *, axis: int = 0) -> Any:
         if self.mesh is None or a.shape[axis] % len(self.devices):
             return a
@@ -157,8 +178,10 @@ def initialize_distributed(coordinator_address: str, num_processes: int, process
     A thin wrapper around ``jax.distributed.initialize``. On CPUs it picks the gloo
     collectives (CPU processes cannot all-reduce otherwise) and, with
     ``local_device_count``, simulates that many devices per process. Every process
-    runs the same program on the same data; each device computes its share of
-    every batch, and ``fit`` ends with the same parameters in every process.
+    runs the same program, each with ITS OWN PART of the data set (the same number
+    of samples, a multiple of its devices): the parts, in process order, form the
+    data set that one process would train on, and ``fit`` ends, in every process,
+    with the parameters that one process gets from the whole data set.
 
     Examples
     --------
