@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------ train --model cnn
-_CNN_FEATURES, _CNN_HIDDEN, _CNN_EPOCHS = (32, "M", 64), (128,), 10
-_CNN_HELP = "conv 3x3 32, max pool 2, conv 3x3 64, dense 128 (ReLU, padding same)"
+_CNN_FEATURES, _CNN_HIDDEN, _CNN_EPOCHS = (32, 64, "M"), (128,), 8
+_CNN_HELP = "conv 3x3 32, conv 3x3 64, max pool 2, dense 128 (ReLU, padding same)"
 
 
 def _cnn_layers(n_features: int, n_classes: int) -> tuple[list[Any], tuple[int, int]]:

@@ -83,7 +83,8 @@ def cnn(input_shape: Sequence[int], features: Sequence[int | str], hidden: Seque
 
     ``features`` lists the blocks in order, as torchvision's VGG configurations do: an
     int ``c`` is a ``Conv2D`` to ``c`` channels (``kernel_size``, padding ``"same"``,
-    He-normal) followed by ``BatchNorm`` (with ``batchnorm=True``) and ReLU; ``"M"`` is a
+    He-normal) followed by ``BatchNorm`` (with ``batchnorm=True``; the convolution then
+    has no bias, which BatchNorm's mean would cancel: its gradient is 0) and ReLU; ``"M"`` is a
     2x2 ``MaxPool2D``. ``from_rows=True`` starts with a ``Reshape`` so that the model takes
     rows of ``H*W*C`` values (such as the bundled digits' 64 pixels).
 
@@ -110,7 +111,7 @@ def cnn(input_shape: Sequence[int], features: Sequence[int | str], hidden: Seque
             out.append(MaxPool2D(2))
             h, w = h // 2, w // 2
         elif isinstance(f, int) and not isinstance(f, bool) and f >= 1:
-            out.append(Conv2D(c, f, kernel_size, padding="same"))
+            out.append(Conv2D(c, f, kernel_size, padding="same", bias=not batchnorm))  # BatchNorm has beta
             if batchnorm:
                 out.append(BatchNorm(f))
             out.append(ReLU())
