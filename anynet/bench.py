@@ -27,6 +27,7 @@ are); anynet's own code is not.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import platform
@@ -629,14 +630,17 @@ def w4_jax(params, x, t) -> tuple[Callable, Callable]:
     return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
 
 
+def _w4_anynet_maker(backend: str, w: Any, params, x, t) -> tuple[Callable, Callable]:
+    return w4_anynet(backend, params, x, t)  # prepare()'s make(w, params, x, t)
+
+
 def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, steps: int = W4_STEPS,
            out: Any = sys.stdout) -> list[Result]:
     """W4: anynet on NumPy vs PyTorch CPU eager, anynet on JAX vs a hand-written jax.jit step;
     every implementation first checked against anynet-numpy after the same 3 steps."""
     x, t, order = _w4_data(steps)
     params = _w4_params()
-    makers: list[tuple[str, Callable]] = [(f"anynet-{b}", (lambda b: lambda w, p, x, t: w4_anynet(b, p, x, t))(b))
-                                          for b in backends]
+    makers: list[tuple[str, Callable]] = [(f"anynet-{b}", functools.partial(_w4_anynet_maker, b)) for b in backends]
     makers += [("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)), ("jax-jit", lambda w, p, x, t: w4_jax(p, x, t))]
     rows: dict[str, Result] = {}
     runs: dict[str, Callable] = {}

@@ -135,7 +135,7 @@ _CNN_HELP = "conv 3x3 32, conv 3x3 64, max pool 2, dense 128 (ReLU, padding same
 
 def _cnn_layers(n_features: int, n_classes: int) -> tuple[list[Any], tuple[int, int]]:
     """The command line's CNN on rows of square grayscale images (the digits' 8x8, MNIST's 28x28)."""
-    side = int(round(n_features ** 0.5))
+    side = round(n_features ** 0.5)
     if side * side != n_features or side < 2:
         raise ValueError(f"--model cnn: expects square grayscale images (rows of H*H pixels, H >= 2), "
                          f"but the data has {n_features} features per sample")

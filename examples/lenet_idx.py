@@ -28,7 +28,7 @@ if args.backend:
 out_dir = Path(os.environ.get("ANYNET_EXAMPLES_OUT", "."))
 
 data = an.datasets.load(args.data)  # rows of H*W pixels in [0, 1], labels 0..9
-side = int(round(data.x_train.shape[1] ** 0.5))
+side = round(data.x_train.shape[1] ** 0.5)
 if side * side != data.x_train.shape[1]:
     raise SystemExit(f"expected square images, got {data.x_train.shape[1]} pixels per image")
 x_train, t_train = data.x_train[:args.limit], data.t_train[:args.limit]
