@@ -77,7 +77,7 @@ LAYER_CASES = {
 }
 
 #: names in an.layers that are not layers (builders, registries, the PyTorch weight converters)
-NOT_LAYERS = ("Layer", "LAYERS", "ACTIVATIONS", "mlp", "cnn", "from_torch_conv2d_weight",
+NOT_LAYERS = ("Layer", "LAYERS", "ACTIVATIONS", "mlp", "cnn", "lenet", "from_torch_conv2d_weight",
               "to_torch_conv2d_weight")
 
 
