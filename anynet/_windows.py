@@ -83,9 +83,11 @@ def to_device(xp: Any, table: np.ndarray, like: Array) -> Array:
 def gather(xp: Any, x: Array, fwd: Array, pads: bool) -> Array:
     """im2col: (N, H, W, C) -> (N, Ho*Wo*kh*kw, C), window entries in (i, j, di, dj) order."""
     n, h, w, c = x.shape
-    flat = xp.reshape(x, (n, h * w, c))
+    # n is None for a symbolic batch (ndonnx recording an ONNX graph): reshape infers it,
+    # and the zero row is zeros_like of one row, whose shape follows the batch
+    flat = xp.reshape(x, (-1 if n is None else n, h * w, c))
     if pads:  # the zero row that the sentinel index H*W reads
-        flat = xp.concat([flat, xp.zeros((n, 1, c), dtype=x.dtype, device=device_of(x))], axis=1)
+        flat = xp.concat([flat, xp.zeros_like(flat[:, :1, :])], axis=1)
     return xp.take(flat, fwd, axis=1)
 
 

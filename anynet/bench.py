@@ -27,6 +27,7 @@ are); anynet's own code is not.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import platform
@@ -554,6 +555,171 @@ def _devices_main(n: int, workload: str, repeats: int) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- W4: a small convnet
+#: W4 (issue 11): 1x28x28 -> conv 3x3 32 -> max pool 2 -> conv 3x3 64 -> max pool 2 -> dense 128 -> 10,
+#: ReLU, no padding, batch 64, synthetic data. Not in the default run (``--workloads w4``).
+W4_BATCH, W4_STEPS = 64, 6
+W4_SHAPES = [((32, 3, 3, 1), 32), ((64, 3, 3, 32), 64), ((128, 5 * 5 * 64), 128), ((10, 128), 10)]
+W4_FLOPS = 3 * 2.0 * W4_BATCH * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 128 * 10)  # ~x3: fwd+bwd
+
+
+def _w4_params(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(0, math.sqrt(2 / math.prod(s[1:])), size=s).astype(np.float32), np.zeros(n, np.float32))
+            for s, n in W4_SHAPES]
+
+
+def _w4_data(steps: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = W4_BATCH * steps
+    x = rng.normal(size=(n, 28, 28, 1)).astype(np.float32)  # channels-last, as anynet's layers
+    return x, rng.integers(0, 10, size=n), rng.permutation(n).reshape(steps, W4_BATCH)
+
+
+def w4_anynet(backend: str, params, x, t) -> tuple[Callable, Callable]:
+    """anynet's CNN exactly as fit runs it: the engine's compiled epoch."""
+    be = get_backend(backend)
+    L = layers
+    model = Sequential([L.Conv2D(1, 32, 3), L.ReLU(), L.MaxPool2D(2), L.Conv2D(32, 64, 3), L.ReLU(), L.MaxPool2D(2),
+                        L.Flatten(), L.Linear(1600, 128), L.ReLU(), L.Linear(128, 10)], seed=0, backend=be)
+    host = iter(params)
+    model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32", copy=True) for a in next(host))))
+                    if isinstance(la, (L.Conv2D, L.Linear)) else {} for la in model.layers]
+    loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
+    epoch = model.engine.compiled("epoch", TrainConfig(loss, opt, inplace=be.writable), True)
+    X, T = training_data(model, x, t, loss, where="bench")
+    state = {"params": model.params, "opt": opt.init(model.params)}
+
+    def run(order: np.ndarray) -> float:
+        batches = be.asarray(order, dtype=be.default_int())
+        p, _, s, stats = epoch(state["params"], model.state, state["opt"], X, T, batches)
+        state["params"], state["opt"] = p, s
+        return float(stats[0]) / order.size
+
+    def get():
+        return [(to_numpy(d["W"]), to_numpy(d["b"])) for d in state["params"] if d]
+
+    return run, get
+
+
+def w4_torch(params, x, t) -> tuple[Callable, Callable]:
+    """PyTorch CPU eager: NCHW conv2d/max_pool2d (its native layout), the same weights."""
+    import torch  # a peer, written in its own library on purpose
+
+    F = torch.nn.functional
+    ws = [torch.tensor(np.ascontiguousarray(layers.to_torch_conv2d_weight(W)) if W.ndim == 4 else W, requires_grad=True)
+          for W, _ in params]
+    bs = [torch.tensor(b, requires_grad=True) for _, b in params]
+    X, T = torch.tensor(x.transpose(0, 3, 1, 2).copy()), torch.tensor(t)
+    opt = torch.optim.SGD([*ws, *bs], lr=LR)
+
+    def run(order: np.ndarray) -> float:
+        for idx in torch.tensor(order):
+            h = F.max_pool2d(torch.relu(F.conv2d(X[idx], ws[0], bs[0])), 2)
+            h = F.max_pool2d(torch.relu(F.conv2d(h, ws[1], bs[1])), 2)
+            h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)  # anynet's (H, W, C) flattening order
+            h = F.linear(torch.relu(F.linear(h, ws[2], bs[2])), ws[3], bs[3])
+            loss = F.cross_entropy(h, T[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    def get():
+        return [(layers.from_torch_conv2d_weight(W.detach().numpy())["W"] if W.ndim == 4 else W.detach().numpy(),
+                 b.detach().numpy()) for W, b in zip(ws, bs)]
+
+    return run, get
+
+
+def w4_jax(params, x, t) -> tuple[Callable, Callable]:
+    """A careful hand-written jax.jit step: lax.conv_general_dilated in anynet's own layouts
+    (NHWC images, OHWI kernels: no transposes), lax.reduce_window max pooling, jax.grad,
+    the batch gathered inside, parameters donated."""
+    import jax  # a peer, written in its own library on purpose
+    import jax.numpy as jnp
+    from jax import lax
+
+    P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+    X, T = jnp.asarray(x), jnp.asarray(t, dtype=jnp.int32)
+    dn = ("NHWC", "OHWI", "NHWC")
+
+    def conv(h, W, b):
+        return lax.conv_general_dilated(h, W, (1, 1), "VALID", dimension_numbers=dn) + b
+
+    def pool(h):
+        return lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+    def loss_fn(P, xb, tb):
+        h = pool(jax.nn.relu(conv(xb, *P[0])))
+        h = pool(jax.nn.relu(conv(h, *P[1])))
+        h = h.reshape(h.shape[0], -1)
+        h = jax.nn.relu(h @ P[2][0].T + P[2][1]) @ P[3][0].T + P[3][1]
+        logp = jax.nn.log_softmax(h, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
+
+    def _step(P, X, T, idx):
+        value, g = jax.value_and_grad(loss_fn)(P, X[idx], T[idx])
+        return jax.tree_util.tree_map(lambda p, d: p - LR * d, P, g), value
+
+    step = jax.jit(_step, donate_argnums=(0,))
+    state = {"P": P}
+
+    def run(order: np.ndarray) -> float:
+        idx_all = jnp.asarray(order, dtype=jnp.int32)
+        p = state["P"]
+        for i in range(order.shape[0]):
+            p, value = step(p, X, T, idx_all[i])
+        state["P"] = p
+        return float(value)
+
+    return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
+
+
+def _w4_anynet_maker(backend: str, w: Any, params, x, t) -> tuple[Callable, Callable]:
+    return w4_anynet(backend, params, x, t)  # prepare()'s make(w, params, x, t)
+
+
+def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, steps: int = W4_STEPS,
+           out: Any = sys.stdout) -> list[Result]:
+    """W4: anynet on NumPy vs PyTorch CPU eager, anynet on JAX vs a hand-written jax.jit step;
+    every implementation first checked against anynet-numpy after the same 3 steps."""
+    x, t, order = _w4_data(steps)
+    params = _w4_params()
+    makers: list[tuple[str, Callable]] = [(f"anynet-{b}", functools.partial(_w4_anynet_maker, b)) for b in backends]
+    makers += [("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)), ("jax-jit", lambda w, p, x, t: w4_jax(p, x, t))]
+    rows: dict[str, Result] = {}
+    runs: dict[str, Callable] = {}
+    ref_after = None
+    for name, make in makers:
+        try:
+            runs[name], check, after = prepare(make, None, params, x, t, order, check_steps=3, ref_after=ref_after)
+        except Exception as exc:  # a peer that cannot run here is reported, not hidden
+            rows[name] = Result(name, "w4", note=f"failed: {type(exc).__name__}: {exc}"[:120])
+            continue
+        if ref_after is None:
+            ref_after = after
+        rows[name] = Result(name, "w4", check=check)
+    for name, times in time_round_robin(runs, order, repeats).items():
+        rows[name].times = times
+    med = {name: r.median for name, r in rows.items() if r.times}
+    print(f"\nw4: 28x28x1 -> conv 3x3 32 -> max pool 2 -> conv 3x3 64 -> max pool 2 -> dense 128 -> 10, "
+          f"batch {W4_BATCH}, float32, SGD; {W4_FLOPS / 1e9:.2f} GFLOP per step (approx.), "
+          f"{steps} steps x {repeats} rounds taking turns", file=out)
+    first = next(iter(rows))
+    for name, r in rows.items():
+        if not r.times:
+            print(f"  {name:<16}{r.note}", file=out)
+            continue
+        check = "ref" if r.check is None else f"{r.check:.1e}"
+        print(f"  {name:<16}{r.median * 1e3:9.1f} ms/step  ({_range(r.times)} ms)  "
+              f"{W4_FLOPS / r.median / 1e9:6.1f} GFLOP/s  check vs {first}: {check}", file=out)
+    for ours, peer, target in (("anynet-numpy", "torch-eager", 1.5), ("anynet-jax", "jax-jit", 1.0)):
+        if ours in med and peer in med:
+            print(f"  {ours} / {peer}: {med[ours] / med[peer]:.2f}x (target <= {target}x)", file=out)
+    return list(rows.values())
+
+
 def _range(times: list[float]) -> str:
     return f"{min(times) * 1e3:.2f}-{max(times) * 1e3:.2f}"
 
@@ -601,7 +767,8 @@ def _table(w: Workload, rows: list[Result], peak: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="anynet bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default="digits,mnist",
-                   help=f"comma-separated, from {', '.join(WORKLOADS)} (wide is meant for GPUs)")
+                   help=f"comma-separated, from {', '.join(WORKLOADS)}, w4 (wide is meant for GPUs; w4, the "
+                        "convnet, is not in the default run)")
     p.add_argument("--backends", default="numpy,jax,torch,cupy",
                    help="anynet backends to time, each NAME or NAME:DEVICE (e.g. torch:cuda)")
     p.add_argument("--repeats", type=int, default=15,
@@ -620,6 +787,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.inference:  # its own module
         return bench_inference.main(repeats=args.repeats, quick=args.quick)
     wl = [s for s in args.workloads.split(",") if s]
+    w4 = "w4" in wl  # the convnet workload: its own block (run_w4), after the MLP tables
+    wl = [s for s in wl if s != "w4"]
     bad = [s for s in wl if s not in WORKLOADS]
     if bad:
         p.error(f"unknown workload(s) {bad}; choose from {list(WORKLOADS)}")
@@ -628,7 +797,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         kw = {"repeats": 2, "steps": {"digits": 40, "mnist": 4, "wide": 2}, "memory": False, "sklearn": False}
     else:
         kw = {"repeats": args.repeats, "memory": not args.no_memory, "sklearn": not args.no_sklearn}
-    run(wl, [b for b in args.backends.split(",") if b], **kw)
+    if wl:
+        run(wl, [b for b in args.backends.split(",") if b], **kw)
+    if w4:
+        run_w4([b for b in args.backends.split(",") if b in ("numpy", "jax", "torch")],
+               repeats=2 if args.quick else min(args.repeats, 5), steps=2 if args.quick else W4_STEPS)
     return 0
 
 

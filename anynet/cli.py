@@ -126,9 +126,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="a directory of MNIST-style IDX files (.gz or not) instead of --dataset")
     t.add_argument("--epochs", type=_positive(int), default=None,
                    help="passes over the data (default: 30 for digits, more for the small sets)")
+    t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: the MLP of --hidden; cnn: " + _CNN_HELP)
     t.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden layer sizes (default: 128,64)")
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="the hidden layers' activation")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd and nesterov use momentum 0.9")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="sgd and nesterov use momentum 0.9 (default: sgd for the mlp, adam for the cnn)")
     t.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
     t.add_argument("--batch-size", type=_positive(int), default=32, help="samples per training step")
@@ -176,6 +179,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# ------------------------------------------------------------------ train --model cnn
+_CNN_FEATURES, _CNN_HIDDEN, _CNN_EPOCHS = (32, 64, "M"), (128,), 8
+_CNN_HELP = "conv 3x3 32, conv 3x3 64, max pool 2, dense 128 (ReLU, padding same)"
+
+
+def _cnn_layers(n_features: int, n_classes: int) -> tuple[list[Any], tuple[int, int]]:
+    """The command line's CNN on rows of square grayscale images (the digits' 8x8, MNIST's 28x28)."""
+    side = round(n_features ** 0.5)
+    if side * side != n_features or side < 2:
+        raise ValueError(f"--model cnn: expects square grayscale images (rows of H*H pixels, H >= 2), "
+                         f"but the data has {n_features} features per sample")
+    return layers.cnn((side, side, 1), _CNN_FEATURES, _CNN_HIDDEN, n_classes, from_rows=True), (side, side)
+
+
 # ------------------------------------------------------------------ train
 def _check_train_args(args: argparse.Namespace) -> None:
     """Everything that would otherwise fail after training: output paths, matplotlib, --data."""
@@ -200,17 +217,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_train_args(args)
     be = use(resolve_backend(args.backend, args.device))
     data = datasets.load(Path(args.data) if args.data else args.dataset, seed=args.seed)
-    epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
     n_classes = len(data.class_names)
-    model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
-                          seed=args.seed, dtype=args.dtype)
+    if args.model == "cnn":
+        stack, shape = _cnn_layers(data.x_train.shape[1], n_classes)
+        epochs = args.epochs or _CNN_EPOCHS
+        model = Sequential(stack, seed=args.seed, dtype=args.dtype)
+        args.optimizer = args.optimizer or "adam"
+    else:
+        epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
+        model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
+                           seed=args.seed, dtype=args.dtype)
+        args.optimizer = args.optimizer or "sgd"
     opt = make_optimizer(args.optimizer, args.lr)
     loss = SoftmaxCrossEntropy()
     say = (lambda *a: None) if args.quiet else print
     say(f"anynet {__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
         f"samples, {n_classes} classes; backend {be.name} ({be.device}), {args.dtype}")
-    say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
-        f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
+    if args.model == "cnn":
+        say(f"model: {shape[0]}x{shape[1]}x1 images -> {_CNN_HELP} -> {n_classes}, "
+            f"{model.count_params():,} parameters; optimizer {opt!r}")
+    else:
+        say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
+            f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
     t0 = time.perf_counter()
     hist = model.fit(data.x_train, data.t_train, loss=loss, optimizer=opt, epochs=epochs,
                      batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1,

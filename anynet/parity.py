@@ -21,7 +21,7 @@ Targets: float64 within 1e-10, float32 within 1e-4 (after 50 steps for training)
 
 Options: ``--backends numpy,jax,torch:cuda`` (``name[:device]``; default: every
 backend available here, plus ``torch:cuda`` when torch sees a GPU), ``--dtypes``,
-``--steps`` (default 50), ``--quick`` (4 runs of 10 steps), ``--seed``.
+``--steps`` (default 50), ``--quick`` (5 runs of 10 steps: 4 MLPs and the CNN), ``--seed``.
 
 This module is a host-side tool, not a compute module: it uses NumPy for the
 data and for comparing results, and reaches every other library only through
@@ -112,13 +112,14 @@ class TrainCase:
     loss: losses.Loss
     n_out: int
     targets: str  # "labels", "binary", "sign" or "real"
+    network: str = "mlp"  # "mlp" or "cnn" (see _network)
 
     @property
     def name(self) -> str:
         opt = type(self.optimizer).__name__
         if isinstance(self.optimizer, optim.SGD) and self.optimizer.momentum:
             opt += "(momentum)"
-        return f"{opt}+{type(self.loss).__name__}"
+        return f"{opt}+{type(self.loss).__name__}" + ("+CNN" if self.network == "cnn" else "")
 
 
 # Learning rates small enough that a small MLP stays well-conditioned for 50 steps:
@@ -139,14 +140,20 @@ LOSSES: tuple[tuple[losses.Loss, int, str], ...] = (
 
 def train_cases(quick: bool = False) -> list[TrainCase]:
     """Every optimizer with every loss; ``quick``: 4 runs covering each optimizer and the
-    four main losses once."""
+    four main losses once; both end with the CNN run (conv, BatchNorm, max pool)."""
+    # the convnet (issue 11): conv, BatchNorm (running statistics carried step to step), max pool
+    cnn = TrainCase(optim.Adam(lr=0.005), losses.SoftmaxCrossEntropy(), 3, "labels", network="cnn")
     if quick:
         picks = [(0, 0), (1, 1), (2, 2), (1, 3)]
-        return [TrainCase(OPTIMIZERS[o], *LOSSES[k]) for o, k in picks]
-    return [TrainCase(o, *spec) for o in OPTIMIZERS for spec in LOSSES]
+        return [*(TrainCase(OPTIMIZERS[o], *LOSSES[k]) for o, k in picks), cnn]
+    return [*(TrainCase(o, *spec) for o in OPTIMIZERS for spec in LOSSES), cnn]
 
 
-def _network(n_out: int) -> list[L.Layer]:
+def _network(n_out: int, kind: str = "mlp") -> list[L.Layer]:
+    if kind == "cnn":  # the 8 features as a 2x4x1 channels-last image
+        # no conv bias before BatchNorm: its gradient is exactly 0 (the batch mean takes it out)
+        return [L.Reshape((2, 4, 1)), L.Conv2D(1, 4, 2, padding="same", bias=False), L.BatchNorm(4), L.ReLU(),
+                L.MaxPool2D((1, 2)), L.Flatten(), L.Linear(16, n_out, weight_init="glorot_uniform")]
     # Smooth and kinked units, and dropout: its masks must be equal on every backend too.
     return [L.Linear(N_FEATURES, 16, weight_init="glorot_uniform"), L.Tanh(),
             L.Linear(16, 16), L.ReLU(), L.Dropout(0.1),
@@ -208,19 +215,25 @@ def train(case: TrainCase, be: Backend, dtype: str, steps: int, seed: int = 0) -
     the batch order are the same on every backend; only the arithmetic differs.
     """
     x, t = _data(case, seed)
-    model = Sequential(_network(case.n_out), seed=seed, dtype=dtype, backend=be)
+    model = Sequential(_network(case.n_out, case.network), seed=seed, dtype=dtype, backend=be)
     step = model.train_step(loss=case.loss, optimizer=case.optimizer, seed=seed, jit=True)
     batches = [(be.asarray(x[i], dtype=dtype), _put_targets(be, t[i], dtype))
                for i in _batch_order(seed, steps)]
     params, state = model.params, case.optimizer.init(model.params)
+    layer_state = model.state
+    stateful = any(layer.stateful for layer in model.layers)  # BatchNorm: the step takes and returns it
     values = []
     t0 = time.perf_counter()
     for xb, tb in batches:
-        params, state, value = step(params, state, xb, tb)
+        if stateful:
+            params, state, value, layer_state = step(params, state, xb, tb, layer_state)
+        else:
+            params, state, value = step(params, state, xb, tb)
         values.append(value)
     host_losses = np.asarray([float(to_numpy(v)) for v in values], dtype=np.float64)
+    # the parameters, then the running statistics: both compared with the reference's
     host_params = [{k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in p.items()}
-                   for p in params]
+                   for p in (*params, *layer_state)]
     return Run(host_losses, host_params, time.perf_counter() - t0)
 
 

@@ -1,4 +1,5 @@
-"""Pictures of a model and its training: decision regions, training curves, confusion matrix.
+"""Pictures of a model and its training: decision regions, training curves, confusion matrix,
+and a convnet's first filters and feature maps.
 
 matplotlib is an optional extra (``pip install '.[plot]'`` in anynet's source tree) imported only
 when a function here is called. Each function returns a
@@ -27,7 +28,7 @@ import numpy as np  # host-side: grids, counts and the arrays handed to matplotl
 
 from .backends import to_numpy
 
-__all__ = ["confusion_matrix", "decision_boundary", "training_curves"]
+__all__ = ["confusion_matrix", "decision_boundary", "feature_maps", "filters", "training_curves"]
 
 _INSTALL = "pip install matplotlib (from anynet's source tree: pip install '.[plot]')"
 
@@ -331,5 +332,134 @@ def confusion_matrix(model_or_predictions: Any, x: Any = None, t: Any = None,
     accuracy = float(np.trace(counts)) / max(int(counts.sum()), 1)
     ax.set_title(title if title is not None else f"confusion matrix (accuracy {accuracy:.3f})")
     fig.colorbar(image, ax=ax, shrink=0.8)
+    _save(fig, path, dpi)
+    return fig
+
+
+# ------------------------------------------------------------------ convnets
+def _conv_index(model: Any, layer: int | None, where: str) -> int:
+    """The index of the Conv2D to show: ``layer``, or the model's first Conv2D."""
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError(f"{where}: model must have a predict method, got {type(model).__name__}")
+    convs = [i for i, la in enumerate(model.layers) if type(la).__name__ == "Conv2D"]
+    if layer is None:
+        if not convs:
+            raise ValueError(f"{where}: the model has no Conv2D layer; its layers are "
+                             f"{[type(la).__name__ for la in model.layers]}")
+        return convs[0]
+    if layer not in convs:
+        raise ValueError(f"{where}: layer must be the index of a Conv2D layer (the model's are {convs}), "
+                         f"got {layer!r}")
+    return layer
+
+
+def _grid(images: Sequence[np.ndarray], titles: Sequence[str], suptitle: str, cmap: str) -> Any:
+    n = len(images)
+    ncols = int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    _, Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(figsize=(1.3 * ncols + 0.4, 1.3 * nrows + 0.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, image, title in zip(axes, images, titles):
+        ax.imshow(image, cmap=cmap, interpolation="nearest")
+        ax.set_title(title, fontsize="small")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    fig.suptitle(suptitle)
+    return fig
+
+
+def filters(model: Any, path: str | os.PathLike | None = None, *, layer: int | None = None,
+            dpi: int = 100) -> Any:
+    """The kernels of a model's first ``Conv2D`` (or of ``model.layers[layer]``), one image each.
+
+    A kernel of one input channel is drawn in grey (dark: negative weights); of three, as an
+    RGB image (each filter scaled to [0, 1]); of any other number, the mean over its input
+    channels in grey.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per output channel; axes ``i`` shows filter ``i``
+        (``fig.axes[i].images[0].get_array()``).
+
+    Shapes
+    ------
+    ``W`` (out, kh, kw, in) -> ``out`` images of kh x kw.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> model = an.Sequential([an.layers.Conv2D(1, 4, 3), an.layers.Flatten(), an.layers.Linear(144, 2)],
+    ...                       input_shape=(8, 8, 1), seed=0)
+    >>> fig = an.plot.filters(model)
+    >>> len(fig.axes), fig.axes[0].images[0].get_array().shape
+    (4, (3, 3))
+    """
+    i = _conv_index(model, layer, "filters")
+    W = _host(model.params[i]["W"], "W", "filters").astype(np.float64)  # (out, kh, kw, in)
+    if W.shape[3] == 3:
+        lo = W.min(axis=(1, 2, 3), keepdims=True)
+        span = np.maximum(W.max(axis=(1, 2, 3), keepdims=True) - lo, 1e-12)
+        images = list((W - lo) / span)
+    else:
+        images = list(W.mean(axis=3))
+    fig = _grid(images, [str(k) for k in range(W.shape[0])],
+                f"layer {i} (Conv2D) filters, {W.shape[1]}x{W.shape[2]}", "gray")
+    _save(fig, path, dpi)
+    return fig
+
+
+def feature_maps(model: Any, x: Any, path: str | os.PathLike | None = None, *, layer: int | None = None,
+                 dpi: int = 100) -> Any:
+    """What the first ``Conv2D`` (or ``model.layers[layer]``) outputs for one sample, a
+    grey image per output channel (inference mode: BatchNorm's running statistics).
+
+    Parameters
+    ----------
+    model : Sequential
+    x : array
+        One sample of the model's input shape (rows or images), or a batch of one.
+    path : str or path, optional
+        Write a PNG there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per channel; axes ``c`` shows channel ``c`` (``fig.axes[c].images[0].get_array()``).
+
+    Shapes
+    ------
+    x (*input_shape) or (1, *input_shape) -> ``out_channels`` images of Ho x Wo.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential(an.layers.cnn((8, 8, 1), (4,), (), 10, from_rows=True), seed=0)
+    >>> fig = an.plot.feature_maps(model, np.ones(64))  # one digit's 64 pixels
+    >>> len(fig.axes), fig.axes[0].images[0].get_array().shape
+    (4, (8, 8))
+    """
+    i = _conv_index(model, layer, "feature_maps")
+    sample = np.asarray(to_numpy(x))
+    shape = tuple(getattr(model, "input_shape", None) or sample.shape)
+    if sample.shape == shape:
+        sample = sample[None]
+    if sample.shape != (1, *shape):
+        raise ValueError(f"feature_maps: x must be one sample of shape {shape} or a batch of one "
+                         f"(1, {', '.join(map(str, shape))}), got shape {sample.shape}")
+    be = model.backend
+    h = be.asarray(sample, dtype=model.dtype)
+    for j in range(i + 1):  # the model's own inference pass up to the layer
+        la = model.layers[j]
+        extra = {"state": model.state[j]} if getattr(la, "stateful", False) else {}
+        h = la.forward(model.params[j], h, training=False, xp=be.xp, **extra)[0]
+    maps = np.asarray(to_numpy(h), dtype=np.float64)[0]  # (Ho, Wo, C)
+    fig = _grid([maps[:, :, c] for c in range(maps.shape[2])], [str(c) for c in range(maps.shape[2])],
+                f"layer {i} (Conv2D) feature maps, {maps.shape[0]}x{maps.shape[1]}", "viridis")
     _save(fig, path, dpi)
     return fig

@@ -63,6 +63,9 @@ def test_example_runs(path, be, tmp_path):
     if path.name == "export_onnx.py":  # needs the onnx extra, installed only in its own session
         pytest.skip("examples/export_onnx.py needs onnx, ndonnx and onnxruntime: tests/test_export.py "
                     "runs it in the onnx nox session")
+    if path.name == "lenet_idx.py":  # needs --data DIR: test_lenet_example_trains_on_idx_files runs it
+        pytest.skip("examples/lenet_idx.py needs --data DIR: test_lenet_example_trains_on_idx_files runs it "
+                    "on IDX files it writes")
     out = run([str(path)], be, out_dir=tmp_path)
     assert out.returncode == 0, out.stderr
     pictures = {"spiral_two_layer.py": ["spiral_decision_boundary.png"],
@@ -158,3 +161,66 @@ def test_bench_labels_gpu_rows_and_compares_them_with_torch_cuda():
     gpu_row = next(line.split() for line in table if line.startswith("anynet-cupy:gpu"))
     cpu_row = next(line.split() for line in table if line.startswith("numpy-ref"))
     assert gpu_row[-3] == "-" and cpu_row[-3].endswith("%")
+
+
+# ------------------------------------------------------------------ convnets (issue 11)
+@pytest.mark.slow
+def test_anynet_train_cnn_reaches_the_accuracy_bar(be):
+    """The CNN main job: conv 32, pool, conv 64, dense 128 on the digits as 8x8x1 images."""
+    out = run(["-m", "anynet", "train", "--model", "cnn"], be, timeout=900)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"backend {process_name(be)}" in lines[0]
+    assert "8x8x1 images -> conv 3x3 32" in lines[1] and "Adam" in lines[1], lines[1]
+    assert sum(line.startswith("epoch ") for line in lines) == 8
+    acc = float(re.search(r"test accuracy: ([0-9.]+)", out.stdout).group(1))
+    assert acc >= 0.98, out.stdout
+
+
+def test_anynet_train_cnn_options_and_errors(be, tmp_path):
+    out = run(["-m", "anynet", "train", "--model", "cnn", "--epochs", "1", "--optimizer", "sgd", "--lr", "0.01",
+               "--save", str(tmp_path / "cnn.npz")], be)
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1/1" in out.stdout and "SGD(" in out.stdout
+    bad = run(["-m", "anynet", "train", "--model", "cnn", "--dataset", "wine", "--epochs", "1"], be)
+    assert bad.returncode == 1 and "--model cnn: expects square grayscale images" in bad.stderr, bad.stderr
+    bad = run(["-m", "anynet", "train", "--model", "resnet"], be)
+    assert bad.returncode == 2 and "invalid choice: 'resnet'" in bad.stderr
+
+
+def write_idx_images(directory, n_train=240, n_test=60, side=12, seed=0):
+    """MNIST-format files of side x side images: class k is a bright square in quadrant k, on noise."""
+    import numpy as np
+
+    from .test_datasets import idx_bytes
+
+    rng = np.random.default_rng(seed)
+    half = side // 2
+
+    def make(n):
+        t = np.arange(n) % 4
+        x = rng.integers(0, 90, (n, side, side))
+        for i, k in enumerate(t):
+            r, c = (k // 2) * half, (k % 2) * half
+            x[i, r + 1:r + half - 1, c + 1:c + half - 1] += 150
+        return x.astype(np.uint8), t.astype(np.uint8)
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x, t = make(n)
+        (directory / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(x))
+        (directory / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(t))
+
+
+@pytest.mark.slow
+def test_lenet_example_trains_on_idx_files(be, tmp_path):
+    data = tmp_path / "idx"
+    data.mkdir()
+    write_idx_images(data)
+    out = run([str(ROOT / "examples" / "lenet_idx.py"), "--data", str(data), "--epochs", "4",
+               "--batch-size", "16"], be, out_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "240 training images of 12x12" in out.stdout and f"backend {process_name(be)}" in out.stdout
+    acc = float(re.search(r"test accuracy ([0-9.]+)", out.stdout).group(1))
+    assert acc >= 0.9, out.stdout
+    for name in ("lenet_filters.png", "lenet_feature_maps.png"):
+        assert (tmp_path / name).stat().st_size > 1000, name

@@ -56,6 +56,35 @@ def test_data_parallel_fit_equals_one_device(dtype, tol, be):
     assert h4.params["devices"] == [str(d) for d in four.backend.devices] and h4.params["per_device_batch"] == 8
 
 
+def cnn_fit(devices, dtype):
+    """A CNN with BatchNorm on 6x6x1 images: batch statistics over the whole (sharded) batch."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(192, 36))
+    t = (x[:, :18].sum(axis=1) > 0).astype(np.int64) + (x[:, 0] > 1.0)
+    layers = [L.Reshape((6, 6, 1)), L.Conv2D(1, 4, 3, padding="same", bias=False), L.BatchNorm(4), L.ReLU(),
+              L.MaxPool2D(2), L.Flatten(), L.Linear(36, 3)]
+    model = an.Sequential(layers, seed=0, dtype=dtype, backend="jax", devices=devices)
+    hist = model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=an.optim.Adam(lr=0.01), epochs=2,
+                     batch_size=32, seed=1, verbose=0)
+    return model, hist
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [("float64", 1e-10), ("float32", 1e-5)])
+def test_data_parallel_cnn_with_batchnorm_equals_one_device(dtype, tol, be):
+    one, h1 = cnn_fit(None, dtype)
+    four, h4 = cnn_fit(N_DEVICES, dtype)
+    assert len(four.backend.devices) == N_DEVICES and h4.params["per_device_batch"] == 8
+    err = max(relative_error(p[k], q[k]) for p, q in zip(four.params, one.params) for k in p)
+    assert err <= tol, err
+    # the running statistics: BatchNorm's batch mean and variance are over all 32 samples, not 8
+    state_err = max(relative_error(p[k], q[k]) for p, q in zip(four.state, one.state) for k in p)
+    assert state_err <= tol, state_err
+    assert set(four.state[2]) == {"running_mean", "running_var"}
+    np.testing.assert_allclose(h4.history["loss"], h1.history["loss"], rtol=tol)
+    x = np.random.default_rng(5).normal(size=(8, 36))
+    assert relative_error(four.predict(x), to_numpy(one.predict(x))) <= tol
+
+
 def test_the_compiled_epoch_holds_one_all_reduce_per_step(be):
     """Every gradient and the loss travel in ONE combined all-reduce inside the loop body."""
     x, t = blobs(256)

@@ -64,11 +64,36 @@ LAYER_CASES = {
     "Maxout": lambda: ([L.Maxout(5, 4, pieces=3), L.Linear(4, 3)], None),
     "Dropout": lambda: ([L.Linear(5, 6), L.ReLU(), L.Dropout(0.3), L.Linear(6, 3)], None),
     "Flatten": lambda: ([L.Flatten(), L.Linear(6, 3)], (2, 3)),
+    # images are channels-last (N, H, W, C); odd sizes, padding and strides on purpose
+    "Conv2D": lambda: ([L.Conv2D(2, 4, 3, padding="same"), L.ReLU(), L.Conv2D(4, 2, (2, 3), stride=2),
+                        L.Flatten(), L.Linear(2 * 2 * 2, 3)], (5, 6, 2)),
+    "MaxPool2D": lambda: ([L.MaxPool2D(2), L.Flatten(), L.Linear(2 * 3 * 2, 3)], (5, 6, 2)),
+    "AvgPool2D": lambda: ([L.AvgPool2D(3, stride=2), L.Flatten(), L.Linear(2 * 2 * 2, 3)], (5, 6, 2)),
+    "GlobalAvgPool2D": lambda: ([L.Conv2D(2, 4, 3), L.GlobalAvgPool2D(), L.Linear(4, 3)], (5, 6, 2)),
+    # evaluation form: the running statistics (set to something other than 0 and 1 below)
+    "BatchNorm": lambda: ([L.Linear(5, 4), L.BatchNorm(4), L.ReLU(), L.Linear(4, 3)], None),
+    "Reshape": lambda: ([L.Reshape((3, 2, 1)), L.Conv2D(1, 2, 2), L.Flatten(), L.Linear(2 * 1 * 2, 3)],
+                        (6,)),
 }
+
+#: names in an.layers that are not layers (builders, registries, the PyTorch weight converters)
+NOT_LAYERS = ("Layer", "LAYERS", "ACTIVATIONS", "mlp", "cnn", "lenet", "from_torch_conv2d_weight",
+              "to_torch_conv2d_weight")
+
+
+def _nontrivial_state(model) -> None:
+    """Running statistics that are not the initial 0 and 1, so the export must really use them."""
+    rng = np.random.default_rng(5)
+    for i, layer in enumerate(model.layers):
+        if getattr(layer, "stateful", False):
+            c = layer.num_features
+            model.state[i] = {"running_mean": model.backend.asarray(rng.normal(size=c), dtype=model.dtype),
+                              "running_var": model.backend.asarray(rng.uniform(0.5, 2.0, size=c),
+                                                                   dtype=model.dtype)}
 
 
 def test_every_shipped_layer_has_a_case():
-    shipped = {n for n in L.__all__ if n not in ("Layer", "LAYERS", "ACTIVATIONS", "mlp")}
+    shipped = {n for n in L.__all__ if n not in NOT_LAYERS}
     assert shipped == set(LAYER_CASES), f"add an export case for {shipped - set(LAYER_CASES)}"
 
 
@@ -77,11 +102,12 @@ def test_every_shipped_layer_has_a_case():
 def test_every_layer_exports_and_matches_predict(name, dtype, tmp_path):
     layers, input_shape = LAYER_CASES[name]()
     model = an.Sequential(layers, seed=3, dtype=dtype, backend="numpy", input_shape=input_shape)
+    _nontrivial_state(model)
     path = tmp_path / f"{name}.onnx"
     info = model.export_onnx(path)
     onnx.checker.check_model(onnx.load(path), full_check=True)
     assert info.inputs == ("x",) and info.outputs == ("logits",)
-    assert info.guards_removed == sum(isinstance(la, (L.Linear, L.Maxout)) for la in layers)
+    assert info.guards_removed == sum(isinstance(la, (L.Linear, L.Maxout, L.Conv2D)) for la in layers)
     for n in (1, 7):  # one file, any batch size: the batch axis is symbolic
         x = inputs(model, n)
         (y,) = run_onnx(path, x)

@@ -119,6 +119,16 @@ def layer_models():
             models[name] = ([cls(4, 3), L.Linear(3, 2)], (4,))
         elif cls is L.Flatten:
             models[name] = ([L.Flatten(), L.Linear(4, 2)], (2, 2))
+        elif cls is L.Conv2D:  # channels-last images (N, H, W, C)
+            models[name] = ([L.Conv2D(2, 3, 2), L.Flatten(), L.Linear(3 * 3 * 3, 2)], (4, 4, 2))
+        elif cls in (L.MaxPool2D, L.AvgPool2D):
+            models[name] = ([cls(2), L.Flatten(), L.Linear(2 * 2 * 2, 2)], (4, 4, 2))
+        elif cls is L.GlobalAvgPool2D:
+            models[name] = ([L.GlobalAvgPool2D(), L.Linear(2, 2)], (4, 4, 2))
+        elif cls is L.BatchNorm:  # layer state: running_mean, running_var
+            models[name] = ([L.Linear(4, 3), L.BatchNorm(3), L.Linear(3, 2)], (4,))
+        elif cls is L.Reshape:
+            models[name] = ([L.Reshape((2, 2, 1)), L.Flatten(), L.Linear(4, 2)], (4,))
         else:  # activations, Dropout, Softmax: settings by default
             models[name] = ([L.Linear(4, 3), cls(), L.Linear(3, 2)], (4,))
     return models

@@ -88,7 +88,7 @@ def test_command_line_prints_both_tables(be, capsys):
     rc = parity.main(["--backends", be.name, "--quick", "--steps", "2", "--dtypes", "float32"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "Training: 4 runs per row" in out and "Layers and losses: 27 cases per row" in out
+    assert "Training: 5 runs per row" in out and "Layers and losses: 27 cases per row" in out
     assert out.count("rel diff = max|a - b| / max(max|b|, 1e-30)") == 2
     assert "FAIL" not in out and out.rstrip().splitlines()[-1].startswith("parity: PASS")
 

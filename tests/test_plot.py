@@ -123,3 +123,55 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch, moons):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install matplotlib \(from anynet's source tree: pip install '\.\[plot\]'\)"):
         plot.training_curves({"loss": [1.0]})
+
+
+# ------------------------------------------------------------------ convnets (issue 11)
+def small_cnn(be):
+    return an.Sequential(an.layers.cnn((8, 8, 1), (3, "M"), (), 4, batchnorm=True, from_rows=True), seed=0,
+                         input_shape=(64,),
+                         backend=be)
+
+
+def test_filters_shows_each_kernel_of_the_first_conv(be, mpl, tmp_path):
+    model = small_cnn(be)
+    path = tmp_path / "filters.png"
+    fig = plot.filters(model, path)
+    assert_png(path)
+    W = to_numpy(model.params[1]["W"])  # layer 0 is the Reshape: the first Conv2D is layer 1
+    assert len(fig.axes) == 4  # 3 filters in a 2x2 grid, the fourth axes empty
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(fig.axes[k].images[0].get_array()), W[k, :, :, 0], rtol=1e-6)
+    assert not fig.axes[3].images
+    rgb = an.Sequential([an.layers.Conv2D(3, 2, 2)], seed=1, backend=be)
+    shown = np.asarray(plot.filters(rgb).axes[1].images[0].get_array())
+    assert shown.shape == (2, 2, 3) and shown.min() == 0.0 and shown.max() == 1.0
+
+
+def test_feature_maps_are_the_first_convs_output_for_one_sample(be, mpl, tmp_path):
+    model = small_cnn(be)
+    x = np.random.default_rng(0).uniform(size=(5, 64))
+    path = tmp_path / "maps.png"
+    fig = plot.feature_maps(model, x[2], path)
+    assert_png(path)
+    p = {k: to_numpy(v) for k, v in model.params[1].items()}
+    img = np.pad(x[2].reshape(8, 8), 1)
+    win = np.lib.stride_tricks.sliding_window_view(img, (3, 3))  # (8, 8, 3, 3)
+    want = np.einsum("ijab,oab->ijo", win, p["W"][..., 0])  # no bias: a BatchNorm follows
+    for c in range(3):
+        np.testing.assert_allclose(np.asarray(fig.axes[c].images[0].get_array()), want[:, :, c],
+                                   rtol=1e-5, atol=1e-6)
+    # a batch of one is the same sample
+    again = plot.feature_maps(model, x[2:3])
+    np.testing.assert_array_equal(np.asarray(again.axes[0].images[0].get_array()),
+                                  np.asarray(fig.axes[0].images[0].get_array()))
+
+
+def test_the_convnet_plots_say_what_is_wrong(be, mpl):
+    model = small_cnn(be)
+    with pytest.raises(ValueError, match=r"feature_maps: x must be one sample of shape \(64,\).*\(5, 64\)"):
+        plot.feature_maps(model, np.zeros((5, 64)))
+    with pytest.raises(ValueError, match=r"filters: layer must be the index of a Conv2D layer .*\[1\].*got 0"):
+        plot.filters(model, layer=0)
+    mlp = an.Sequential(an.layers.mlp(4, (3,), 2), backend=be)
+    with pytest.raises(ValueError, match=r"filters: the model has no Conv2D layer"):
+        plot.filters(mlp)

@@ -70,7 +70,45 @@ def _flatten(draw, width):
     return L.Flatten(), width
 
 
-#: How to draw each layer type inside a stack of (N, width) activations.
+def _image(draw, width, *, min_pixels=1):
+    """A Linear to h*w*c features and a Reshape to a channels-last (h, w, c) image."""
+    while True:
+        h, w, c = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 2))
+        if h * w >= min_pixels:
+            break
+    return [L.Linear(width, h * w * c), L.Reshape((h, w, c))], (h, w, c)
+
+
+def _on_images(make, min_pixels=1):
+    """An image layer inside a stack of rows: Linear, Reshape to an image, the layer, Flatten."""
+    def build(draw, width):
+        head, (h, w, c) = _image(draw, width, min_pixels=min_pixels)
+        layer = make(draw, h, w, c)
+        out = layer.output_shape((h, w, c))
+        tail = [L.Flatten()] if len(out) > 1 else []
+        return [*head, layer, *tail], math.prod(out)
+
+    return build
+
+
+def _conv(draw, h, w, c):
+    padding = draw(st.sampled_from([0, 1, "same", "valid", (1, 0)]))
+    ph, pw = {0: (0, 0), 1: (1, 1), "valid": (0, 0), (1, 0): (1, 0)}.get(padding, (h, w))
+    kh, kw = draw(st.integers(1, min(3, h + 2 * ph))), draw(st.integers(1, min(3, w + 2 * pw)))
+    return L.Conv2D(c, draw(st.integers(1, 3)), (kh, kw), stride=draw(st.sampled_from([1, 2, (1, 2)])),
+                    padding=padding, bias=draw(st.booleans()))
+
+
+def _pool(cls):
+    def make(draw, h, w, c):
+        size = (draw(st.integers(1, min(2, h))), draw(st.integers(1, min(2, w))))
+        return cls(size, stride=draw(st.sampled_from([None, 1])))
+
+    return _on_images(make)
+
+
+#: How to draw each layer type inside a stack of (N, width) activations (an image layer
+#: comes with the Linear and Reshape that make its image, and the Flatten after it).
 BUILDERS = {
     "Linear": _linear,
     "Maxout": _maxout,
@@ -84,6 +122,14 @@ BUILDERS = {
     "GELU": _elementwise(L.GELU),
     "Softplus": _elementwise(L.Softplus),
     "Softmax": _elementwise(L.Softmax),
+    "Reshape": lambda draw, width: ([L.Reshape((1, width)), L.Flatten()], width),
+    "Conv2D": _on_images(_conv),
+    "MaxPool2D": _pool(L.MaxPool2D),
+    "AvgPool2D": _pool(L.AvgPool2D),
+    "GlobalAvgPool2D": _on_images(lambda draw, h, w, c: L.GlobalAvgPool2D()),
+    # batch statistics need two values per channel even for a batch of one: h*w >= 2
+    "BatchNorm": _on_images(lambda draw, h, w, c: L.BatchNorm(c, momentum=draw(st.sampled_from([0.1, 0.5]))),
+                            min_pixels=2),
 }
 
 LOSSES = ["MSE", "SoftmaxCrossEntropy", "BinaryCrossEntropy"]
@@ -100,7 +146,7 @@ def problems(draw, dtypes=("float32", "float64")):
         sample, layers = (width,), []
     for _ in range(draw(st.integers(1, 5))):
         layer, width = BUILDERS[draw(st.sampled_from(sorted(BUILDERS)))](draw, width)
-        layers.append(layer)
+        layers.extend(layer if isinstance(layer, list) else [layer])
     n_out = draw(st.integers(1, 3))
     layers.append(L.Linear(width, n_out))
     if draw(st.booleans()):  # sometimes an activation on the output too
@@ -143,7 +189,8 @@ def on_backend(be, model, x, t):
 
 
 def stochastic(model):
-    return any(layer.stochastic for layer in model.layers)
+    """Training mode differs from inference mode: dropout, or batch statistics (BatchNorm)."""
+    return any(layer.stochastic or layer.stateful for layer in model.layers)
 
 
 def same(a, b, be, dtype, *, exact):
@@ -186,7 +233,10 @@ def test_forward_and_backward_keep_shapes_dtypes_and_backend(be):
         h, shape = X, p["sample"]
         for i, (layer, q) in enumerate(zip(model.layers, model.params)):
             k = _random.fold_in(key, i, xp=xp) if layer.stochastic else None
-            out, cache = layer.forward(q, h, training=True, key=k, xp=xp)
+            if layer.stateful:  # forward(..., state=) -> (y, cache, new_state)
+                out, cache, _ = layer.forward(q, h, training=True, key=k, xp=xp, state=model.state[i])
+            else:
+                out, cache = layer.forward(q, h, training=True, key=k, xp=xp)
             shape = layer.output_shape(shape)
             assert out.dtype == dt and tuple(out.shape) == (n, *shape), (i, layer)
             dh, _ = layer.backward(q, cache, xp.ones_like(out), need_dx=True, xp=xp)
@@ -212,12 +262,20 @@ def kink_margin(model, X, key):
             v = np.abs(to_numpy(h))
             if (v > 0).any():
                 margin = min(margin, float(v[v > 0].min()))
+        elif isinstance(layer, L.MaxPool2D):  # the winner of each window vs its runner-up
+            kh, kw = (layer.pool_size,) * 2 if isinstance(layer.pool_size, int) else layer.pool_size
+            sh, sw = (kh, kw) if layer.stride is None else (layer.stride,) * 2
+            if kh * kw > 1:
+                v = np.lib.stride_tricks.sliding_window_view(to_numpy(h), (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+                v = np.sort(v.reshape(*v.shape[:4], kh * kw), axis=-1)
+                margin = min(margin, float((v[..., -1] - v[..., -2]).min()))
         elif isinstance(layer, L.Maxout) and layer.pieces > 1:
             z = np.einsum("koi,ni->nko", to_numpy(q["W"]), to_numpy(h)) + to_numpy(q["b"])[None]
             top = np.sort(z, axis=1)
             margin = min(margin, float((top[:, -1] - top[:, -2]).min()))
         k = _random.fold_in(key, i, xp=xp) if layer.stochastic else None
-        h = layer.forward(q, h, training=True, key=k, xp=xp)[0]
+        extra = {"state": model.state[i]} if layer.stateful else {}
+        h = layer.forward(q, h, training=True, key=k, xp=xp, **extra)[0]
     return margin
 
 
@@ -293,9 +351,14 @@ def test_one_epoch_of_fit_is_train_step_batch_after_batch(be):
         opt = an.optim.SGD(lr=0.05, momentum=0.5)
         step = model.train_step(loss=loss, optimizer=opt, seed=1, jit=False)
         params, state = model.params, opt.init(model.params)
+        layer_state = model.state  # BatchNorm's running statistics: a fifth argument and result
+        stateful = any(layer.stateful for layer in model.layers)
         for i in range(0, n, size):
             j = min(n, i + size)
-            params, state, _ = step(params, state, X[i:j, ...], T[i:j, ...])
+            if stateful:
+                params, state, _, layer_state = step(params, state, X[i:j, ...], T[i:j, ...], layer_state)
+            else:
+                params, state, _ = step(params, state, X[i:j, ...], T[i:j, ...])
 
         hist = model.fit(x, t, loss=loss, optimizer=opt, epochs=1, batch_size=size, shuffle=False, seed=1,
                          verbose=0)
@@ -304,6 +367,11 @@ def test_one_epoch_of_fit_is_train_step_batch_after_batch(be):
             assert set(got) == set(want)
             for k in want:
                 assert got[k].dtype == want[k].dtype and tuple(got[k].shape) == tuple(want[k].shape)
+                rtol = 1e-5 if p["dtype"] == "float32" else 1e-10
+                np.testing.assert_allclose(to_numpy(got[k]), to_numpy(want[k]), rtol=rtol, atol=rtol)
+        for got, want in zip(model.state, layer_state):  # and fit updated the running statistics alike
+            assert set(got) == set(want)
+            for k in want:
                 rtol = 1e-5 if p["dtype"] == "float32" else 1e-10
                 np.testing.assert_allclose(to_numpy(got[k]), to_numpy(want[k]), rtol=rtol, atol=rtol)
 

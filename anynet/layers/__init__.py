@@ -10,7 +10,7 @@ from .linear import Linear
 from .maxout import Maxout
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .reshape import Flatten, Reshape
-from .stacks import ACTIVATIONS, mlp
+from .stacks import ACTIVATIONS, cnn, lenet, mlp
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,5 +36,7 @@ __all__ = [
     "Tanh",
     "from_torch_conv2d_weight",
     "to_torch_conv2d_weight",
+    "cnn",
+    "lenet",
     "mlp",
 ]

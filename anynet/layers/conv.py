@@ -161,6 +161,8 @@ class Conv2D(Layer):
     def _chunks(self, xp: Any, x: Array, t: _windows.Tables) -> list[tuple[int, int]]:
         """Batch ranges whose column matrices each stay under COLUMN_LIMIT_BYTES."""
         n = x.shape[0]
+        if n is None:  # a symbolic batch (ndonnx recording the inference pass): one chunk
+            return [(0, n)]
         per_sample = t.forward.size * self.in_channels * (xp.finfo(x.dtype).bits // 8)
         step = max(1, COLUMN_LIMIT_BYTES // max(per_sample, 1))
         return [(s, min(s + step, n)) for s in range(0, n, step)]
@@ -182,6 +184,8 @@ class Conv2D(Layer):
         xp = namespace(xp, x)
         t = self._tables(x)
         n, c, o = x.shape[0], self.in_channels, self.out_channels
+        if n is None:  # a symbolic batch (ndonnx recording the inference pass): reshape infers it
+            n = -1
         k = t.forward.size // (t.out_h * t.out_w) * c  # kh*kw*in: one patch
         Wm = xp.reshape(params["W"], (o, k))
         fwd = _windows.to_device(xp, t.forward, x)
@@ -189,7 +193,7 @@ class Conv2D(Layer):
         chunks = self._chunks(xp, x, t)
         if len(chunks) == 1:
             # y = cols W^T (+ b): the Linear layer on every patch
-            cols = xp.reshape(_windows.gather(xp, x, fwd, t.pads_forward), (n * t.out_h * t.out_w, k))
+            cols = xp.reshape(_windows.gather(xp, x, fwd, t.pads_forward), (-1, k))  # -1: N*Ho*Wo
             y = cols @ Wm.T
             kept = cols
         else:  # the same, chunk by chunk; the backward pass rebuilds the columns

@@ -75,7 +75,8 @@ class _Pool2D(Layer):
         kh, kw, sh, sw = self._geometry()
         t = _windows.tables(shape[1], shape[2], kh, kw, sh, sw, 0, 0, 0, 0)
         win = _windows.gather(xp, x, _windows.to_device(xp, t.forward, x), t.pads_forward)
-        win = xp.reshape(win, (shape[0], t.out_h * t.out_w, kh * kw, shape[3]))
+        n = -1 if shape[0] is None else shape[0]  # None: a symbolic batch (ONNX export)
+        win = xp.reshape(win, (n, t.out_h * t.out_w, kh * kw, shape[3]))
         return win, _windows.to_device(xp, t.backward, x), t
 
     def _back(self, xp: Any, dwin: Array, back: Array, t: _windows.Tables, shape: tuple[int, ...]) -> Array:
@@ -122,7 +123,7 @@ class MaxPool2D(_Pool2D):
         is_max = win == y[:, :, None, :]
         # the first maximum in window order: a max whose running count of maxima is 1
         first = is_max & (xp.cumulative_sum(xp.astype(is_max, xp.int32), axis=2) == 1)
-        n = x.shape[0]
+        n = -1 if x.shape[0] is None else x.shape[0]  # None: a symbolic batch (ONNX export)
         return xp.reshape(y, (n, t.out_h, t.out_w, x.shape[3])), (first, back, t, tuple(x.shape))
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
@@ -168,7 +169,8 @@ class AvgPool2D(_Pool2D):
         xp = namespace(xp, x)
         win, back, t = self._windows(xp, x)
         y = xp.mean(win, axis=2)
-        return xp.reshape(y, (x.shape[0], t.out_h, t.out_w, x.shape[3])), (back, t, tuple(x.shape))
+        n = -1 if x.shape[0] is None else x.shape[0]  # None: a symbolic batch (ONNX export)
+        return xp.reshape(y, (n, t.out_h, t.out_w, x.shape[3])), (back, t, tuple(x.shape))
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:

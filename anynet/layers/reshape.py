@@ -90,7 +90,8 @@ class Reshape(Layer):
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
         shape = tuple(x.shape)
         out = self.output_shape(shape[1:])
-        return namespace(xp, x).reshape(x, (shape[0], *out)), shape
+        n = -1 if shape[0] is None else shape[0]  # None: a symbolic batch (ONNX export), as in Flatten
+        return namespace(xp, x).reshape(x, (n, *out)), shape
 
     def backward(self, params: Params, cache: Any, dy: Array, /, *, need_dx: bool = True,
                  xp: Any = None) -> tuple[Array | None, Params]:

@@ -1,0 +1,121 @@
+"""Convolutional networks end to end (issue 11): BatchNorm's running statistics through
+Sequential, fit, predict and checkpoints on every backend; the CNN builders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet.backends import to_numpy
+
+from .conftest import assert_close
+
+L = an.layers
+LOSS = an.losses.SoftmaxCrossEntropy()
+
+
+def small_cnn(be, dtype="float64", seed=0):
+    """rows of 36 -> 6x6x1 images -> conv, BatchNorm, ReLU, max pool -> dense."""
+    return an.Sequential([L.Reshape((6, 6, 1)), L.Conv2D(1, 3, 3, padding="same"), L.BatchNorm(3), L.ReLU(),
+                          L.MaxPool2D(2), L.Flatten(), L.Linear(27, 3)], seed=seed, dtype=dtype, backend=be)
+
+
+def images(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc=1.5, scale=2.0, size=(n, 36))  # mean 1.5, variance 4: far from the initial 0 and 1
+    return x, (x[:, :12].sum(axis=1) > x[:, 24:].sum(axis=1)).astype(np.int64) + (x[:, 0] > 3.0)
+
+
+def bn_eval_reference(model, x):
+    """The model's inference pass in NumPy float64, BatchNorm with the running statistics."""
+    p = [{k: to_numpy(v).astype(np.float64) for k, v in d.items()} for d in model.params]
+    s = [{k: to_numpy(v).astype(np.float64) for k, v in d.items()} for d in model.state]
+    h = np.pad(x.reshape(-1, 6, 6, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    win = np.lib.stride_tricks.sliding_window_view(h, (3, 3), axis=(1, 2))  # (N, 6, 6, 1, 3, 3)
+    y = np.einsum("nijcab,oabc->nijo", win, p[1]["W"]) + p[1]["b"]
+    y = (y - s[2]["running_mean"]) / np.sqrt(s[2]["running_var"] + 1e-5) * p[2]["gamma"] + p[2]["beta"]
+    y = np.maximum(y, 0.0).reshape(-1, 3, 2, 3, 2, 3).max(axis=(2, 4))
+    return y.reshape(len(x), -1) @ p[6]["W"].T + p[6]["b"]
+
+
+def test_fit_updates_the_running_statistics_as_pytorch_does(be):
+    model = small_cnn(be)
+    x, t = images()
+    before = [to_numpy(model.state[2][k]).copy() for k in ("running_mean", "running_var")]
+    np.testing.assert_array_equal(before[0], np.zeros(3))
+    np.testing.assert_array_equal(before[1], np.ones(3))
+    # one full batch: one step of PyTorch's rule on the conv outputs of the parameters before the step
+    conv_params = {k: v for k, v in model.params[1].items()}
+    h, _ = L.Conv2D(1, 3, 3, padding="same").forward(conv_params, model.backend.asarray(
+        x.reshape(-1, 6, 6, 1), dtype="float64"))
+    h = to_numpy(h).reshape(-1, 3)
+    model.fit(x, t, loss=LOSS, optimizer=an.optim.SGD(lr=0.1), epochs=1, batch_size=len(x), shuffle=False,
+              verbose=0)
+    rm, rv = (to_numpy(model.state[2][k]) for k in ("running_mean", "running_var"))
+    np.testing.assert_allclose(rm, 0.1 * h.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * h.var(axis=0, ddof=1), rtol=1e-10)
+
+
+def test_predict_and_evaluate_use_the_running_statistics(be):
+    model = small_cnn(be)
+    x, t = images()
+    model.fit(x, t, loss=LOSS, optimizer=an.optim.Adam(lr=0.01), epochs=3, batch_size=8, verbose=0)
+    rv = to_numpy(model.state[2]["running_var"])
+    assert not np.allclose(rv, 1.0)  # really moved away from the start
+    y = to_numpy(model.predict(x))
+    ref = bn_eval_reference(model, x)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    # a batch of one gets the same rows: evaluation does not use batch statistics
+    np.testing.assert_allclose(to_numpy(model.predict(x[:1])), ref[:1], rtol=1e-10, atol=1e-10)
+    z = ref - ref.max(axis=1, keepdims=True)
+    ce = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(t)), t]))
+    assert model.evaluate(x, t, loss=LOSS)["loss"] == pytest.approx(ce, rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_checkpoint_round_trips_the_batchnorm_state(be, dtype, tmp_path):
+    model = small_cnn(be, dtype)
+    x, t = images()
+    path = tmp_path / "cnn.npz"
+    model.fit(x, t, loss=LOSS, optimizer=an.optim.Adam(lr=0.01), epochs=2, batch_size=8, verbose=0,
+              checkpoint=path)
+    with np.load(path, allow_pickle=False) as z:
+        assert {"state/2/running_mean", "state/2/running_var"} <= set(z.files)
+    for loaded in (an.load(path, backend=be), an.io.load_checkpoint(path, backend=be).model):
+        for k in ("running_mean", "running_var"):
+            got = loaded.state[2][k]
+            assert got.dtype == be.dtype(dtype)
+            assert_close(got, to_numpy(model.state[2][k]), be, dtype=dtype, rtol=0.0)
+        assert_close(loaded.predict(x), to_numpy(model.predict(x)), be, dtype=dtype, rtol=0.0)
+    # and through another backend and back
+    there = model.to("numpy")
+    np.testing.assert_array_equal(to_numpy(there.state[2]["running_var"]), to_numpy(model.state[2]["running_var"]))
+
+
+def test_the_command_lines_cnn_has_the_issues_shape():
+    layers = L.cnn((8, 8, 1), (32, 64, "M"), (128,), 10, from_rows=True)
+    model = an.Sequential(layers, seed=0)
+    assert model.output_shape == (10,)
+    assert [la.out_channels for la in layers if isinstance(la, L.Conv2D)] == [32, 64]
+    with_bn = L.cnn((8, 8, 1), (8, "M"), (), 10, batchnorm=True)
+    assert [type(la).__name__ for la in with_bn] == ["Conv2D", "BatchNorm", "ReLU", "MaxPool2D", "Flatten",
+                                                     "Linear"]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: L.cnn((8, 8), (4,), (), 2), r"cnn: input_shape must be a channels-last image shape \(H, W, C\)"),
+    (lambda: L.cnn((2, 2, 1), ("M", "M"), (), 2), r"cnn: a 2x2 max pool needs an image of at least 2x2"),
+    (lambda: L.cnn((8, 8, 1), (4, "avg"), (), 2), r"cnn: features must be channel counts .* got 'avg'"),
+    (lambda: L.lenet((8, 8, 1)), r"lenet: expects images of at least 12x12 pixels"),
+])
+def test_the_builders_name_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (12, 12, 1), (16, 20, 3)])
+def test_lenet_fits_its_input(shape, be):
+    model = an.Sequential(L.lenet(shape, 10), seed=0, backend=be)
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
+    assert tuple(model.predict(x).shape) == (2, 10)
