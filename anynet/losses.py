@@ -35,6 +35,7 @@ __all__ = [
     "MulticlassHinge",
     "Regularizer",
     "SoftmaxCrossEntropy",
+    "get",
     "one_hot",
 ]
 
@@ -495,6 +496,60 @@ class L1L2(Regularizer):
     def _term(self, xp, w):
         return (self.l1 * xp.sum(xp.abs(w)) + self.l2 * xp.sum(w * w),
                 self.l1 * xp.sign(w) + (2.0 * self.l2) * w)
+
+
+#: Names ``get`` knows, Keras' among them. The cross-entropies take logits here (fused,
+#: stable): end the network with a ``Linear`` layer, not ``Softmax``/``Sigmoid``.
+LOSSES: dict[str, type] = {}
+
+
+def get(loss: Any, **kwargs: Any) -> Loss:
+    """A loss from its name (as Keras' ``keras.losses.get``), its class, or itself.
+
+    Names (any case): ``"softmax_cross_entropy"``, ``"categorical_crossentropy"``,
+    ``"sparse_categorical_crossentropy"``, ``"cross_entropy"`` (all
+    :class:`SoftmaxCrossEntropy`: labels or one-hot rows); ``"binary_crossentropy"``,
+    ``"bce"`` (:class:`BinaryCrossEntropy`); ``"hinge"``; ``"multiclass_hinge"``;
+    ``"mse"``, ``"mean_squared_error"``. Unlike Keras, the cross-entropies take logits
+    (the softmax or sigmoid is fused into the loss), so the network ends with a
+    ``Linear`` layer; ``kwargs`` go to the constructor (``from_logits=False``).
+    A loss object passes through unchanged.
+
+    Shapes
+    ------
+    Those of the loss returned.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> an.losses.get("categorical_crossentropy")
+    SoftmaxCrossEntropy()
+    >>> an.losses.get("binary_crossentropy", from_logits=False)
+    BinaryCrossEntropy(from_logits=False, eps=1e-07)
+    >>> an.losses.get("mae")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown loss 'mae': expected one of 'bce', 'binary_crossentropy', 'categorical_crossentropy', 'cross_entropy', 'hinge', 'mean_squared_error', 'mse', 'multiclass_hinge', 'softmax_cross_entropy', 'sparse_categorical_crossentropy', a Loss or a Loss class
+    """
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss(**kwargs)
+    if not isinstance(loss, str):  # a loss object (its own checks judge it where it is used)
+        if kwargs:
+            raise TypeError(f"losses.get: {loss!r} is built already; settings {sorted(kwargs)} cannot apply")
+        return loss
+    key = loss.strip().lower() if isinstance(loss, str) else None
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: expected one of "
+                         f"{', '.join(map(repr, sorted(LOSSES)))}, a Loss or a Loss class")
+    return LOSSES[key](**kwargs)
+
+
+LOSSES.update({
+    "softmax_cross_entropy": SoftmaxCrossEntropy, "categorical_crossentropy": SoftmaxCrossEntropy,
+    "sparse_categorical_crossentropy": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+    "binary_crossentropy": BinaryCrossEntropy, "bce": BinaryCrossEntropy, "hinge": Hinge,
+    "multiclass_hinge": MulticlassHinge, "mse": MSE, "mean_squared_error": MSE,
+})
 
 
 def _size(a: Array) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from . import _checks, _random, export, io, train
+from . import _checks, _random, export, io, losses, metrics, train
 from ._tree import Params, tree_map
 from .backends import Backend, get_backend, to_numpy
 from .engine import Engine, TrainConfig
@@ -311,6 +311,48 @@ class Sequential:
         parts = [fn(self.params, self.state, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
         return self.backend.xp.concat(parts, axis=0)
 
+    def predict_proba(self, x: Any, /, *, loss: Loss | str | None = None, batch_size: int | None = None) -> Array:
+        """Class probabilities: the softmax of the outputs for a model with several outputs,
+        the sigmoid for one output (the logit of class 1). ``loss`` (the training loss) decides
+        instead when given: see :func:`anynet.metrics.probabilities`.
+
+        Shapes
+        ------
+        x (N, *input_shape) -> (N, C) rows summing to 1, or (N, 1) P(class 1).
+
+        Examples
+        --------
+        >>> import numpy as np, anynet as an
+        >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
+        >>> p = model.predict_proba(np.ones((2, 4)))
+        >>> tuple(p.shape), np.allclose(np.sum(p, axis=1), 1.0)
+        ((2, 3), True)
+        """
+        loss = _loss(loss)
+        return metrics.probabilities(self.predict(x, batch_size=batch_size), loss=loss)
+
+    def predict_classes(self, x: Any, /, *, loss: Loss | str | None = None, batch_size: int | None = None
+                        ) -> Array:
+        """Predicted class labels: the argmax of the outputs, or for one output 1 where its
+        logit is > 0: the decisions ``fit``'s accuracy counts (``loss`` as in :meth:`predict_proba`).
+
+        Keras 2.6 removed ``predict_classes`` because a model could not know what its
+        outputs meant; here ``loss`` (or the rule above) says it, so the method stays.
+
+        Shapes
+        ------
+        x (N, *input_shape) -> (N,) integers of the model's backend.
+
+        Examples
+        --------
+        >>> import numpy as np, anynet as an
+        >>> model = an.Sequential([an.layers.Linear(2, 3)], seed=0)
+        >>> model.predict_classes(np.eye(2)).shape
+        (2,)
+        """
+        loss = _loss(loss)
+        return metrics.labels(self.predict(x, batch_size=batch_size), loss=loss)
+
     def loss_and_grads(self, x: Any, t: Any, /, *, loss: Loss, regularizer: Regularizer | None = None,
                        training: bool = True, seed: int = 0) -> tuple[float, Params]:
         """The loss on ``(x, t)`` and its gradient w.r.t. every parameter.
@@ -322,6 +364,7 @@ class Sequential:
         grads : list of dict
             The structure and shapes of :attr:`params`.
         """
+        loss = losses.get(loss)
         X = self.check_inputs(x, where="loss_and_grads")
         T = self.check_targets(t, loss, where="loss_and_grads", n=X.shape[0])
         key = _random.key_from_seed(seed, xp=self.backend.xp) if training and self.engine.stochastic else None
@@ -336,6 +379,7 @@ class Sequential:
         Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE).
         """
         _checks.check_positive_int(batch_size, name="batch_size", where="evaluate")
+        loss = losses.get(loss)
         X = self.check_inputs(x, where="evaluate")
         T = self.check_targets(t, loss, where="evaluate", n=X.shape[0])
         return train.evaluate(self.engine, self.params, self.state, X, T, loss=loss, regularizer=regularizer,
@@ -408,6 +452,10 @@ class Sequential:
         """Write the inference pass to an ONNX file; see :func:`anynet.export.export_onnx`
         for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs ``anynet[onnx]``)."""
         return export.export_onnx(self, path, **kwargs)
+
+
+def _loss(loss: Any) -> Any:
+    return None if loss is None else losses.get(loss)
 
 
 io.register_model(Sequential)

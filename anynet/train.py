@@ -23,7 +23,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from . import _checks, io, optim
+from . import _checks, io, losses, optim
 from ._packing import KEY, Packing
 from ._tree import tree_map
 from .backends import to_numpy
@@ -113,7 +113,9 @@ def fit(
         Inputs, NumPy or the model's backend; moved to the device once.
     t : array (N,) or (N, ...)
         Targets as the loss wants them (labels, one-hot, 0/1, -1/+1, values).
-    loss : Loss
+    loss : Loss, or its name
+        A name (``"softmax_cross_entropy"``, ``"categorical_crossentropy"``, ``"mse"``...)
+        gets the loss with its defaults (:func:`anynet.losses.get`).
     optimizer : Optimizer, or its name or class
         Its state starts fresh at every call. A name (``"sgd"``, ``"adam"``...) or an
         optimizer class gets its defaults (:func:`anynet.optim.get`).
@@ -178,7 +180,7 @@ def fit(
     if verbose not in (0, 1, 2):
         raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
     cbs = _callbacks(callbacks, where)
-    optimizer = optim.get(optimizer)
+    optimizer, loss = optim.get(optimizer), losses.get(loss)
     be, engine = model.backend, model.engine
     X, T = training_data(model, x, t, loss, where=where)
     val = _validation(model, validation_data, loss, where)
@@ -285,6 +287,7 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
     >>> sorted(logs)
     ['accuracy', 'loss']
     """
+    loss = losses.get(loss)
     fn = engine.compiled("evaluate", loss)
     n = X.shape[0]
     total, correct = 0.0, 0.0
