@@ -283,7 +283,9 @@ class Sequential:
         if host.dtype.kind == "f":
             _checks.check_finite(array_namespace(host), host, name=name, where=where)
         out = loss.check_targets(host, self.output_shape, name=name, where=where)
-        labels = out.dtype.kind in "iu"
+        # integer labels stay integers for the losses that take labels; 0/1 or -1/+1 integers for
+        # the others become floats (array API: no int * float promotion, JAX and strict refuse it)
+        labels = out.dtype.kind in "iu" and getattr(loss, "target", None) == "labels"
         return be.asarray(out, dtype=be.default_int() if labels else self.dtype)
 
     # ------------------------------------------------------------ user API
@@ -372,18 +374,20 @@ class Sequential:
         value, grads = fn(self.params, self.state, X, T, key)
         return float(value), grads
 
-    def evaluate(self, x: Any, t: Any, /, *, loss: Loss, regularizer: Regularizer | None = None,
-                 batch_size: int = 4096) -> dict[str, float]:
+    def evaluate(self, x: Any, t: Any, /, *, loss: Loss | str, regularizer: Regularizer | None = None,
+                 batch_size: int = 4096, metrics: Any = ()) -> dict[str, float]:
         """Mean loss (with the penalty, if any) and, for classification losses, accuracy.
 
-        Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE).
+        Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE), plus one
+        entry per metric of ``metrics`` (names or :class:`anynet.metrics.Metric` objects:
+        ``"f1"``, ``"roc_auc"``, ``"r2"``...; see :func:`anynet.train.fit`).
         """
         _checks.check_positive_int(batch_size, name="batch_size", where="evaluate")
         loss = losses.get(loss)
         X = self.check_inputs(x, where="evaluate")
         T = self.check_targets(t, loss, where="evaluate", n=X.shape[0])
         return train.evaluate(self.engine, self.params, self.state, X, T, loss=loss, regularizer=regularizer,
-                              batch_size=batch_size)
+                              batch_size=batch_size, metrics=metrics)
 
     def fit(self, x: Any, t: Any, /, **kwargs: Any) -> train.History:
         """Train with mini-batch gradient descent; see :func:`anynet.train.fit` for every option.

@@ -24,6 +24,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from . import _checks, io, losses, optim
+from . import metrics as metrics_
 from ._packing import KEY, Packing
 from ._tree import tree_map
 from .backends import to_numpy
@@ -104,6 +105,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
+    metrics: Sequence[Any] = (),
 ) -> History:
     """Train ``model`` in place with mini-batch gradient descent.
 
@@ -153,6 +155,14 @@ def fit(
         one that was never interrupted (same seed, batch size, optimizer and
         architecture required; callbacks start afresh). If it does not exist,
         start from the beginning. So the same command can be rerun after a crash.
+    metrics : sequence of str or Metric
+        More metrics per epoch in the history (and ``val_`` ones with validation data):
+        ``"precision"``, ``"recall"``, ``"f1"``, ``"f1_per_class"``, ``"top_k_accuracy"``,
+        ``"roc_auc"``, ``"mae"``, ``"r2"``... (:mod:`anynet.metrics`). They are computed
+        after each epoch from the model's outputs on the whole training (and validation)
+        data, one inference pass each: exact for the epoch's final weights (Keras instead
+        averages over the epoch's steps), and nothing is added to the training steps.
+        ``"accuracy"`` is accepted and reported anyway for classification losses.
 
     Returns
     -------
@@ -182,6 +192,7 @@ def fit(
     cbs = _callbacks(callbacks, where)
     optimizer, loss = optim.get(optimizer), losses.get(loss)
     be, engine = model.backend, model.engine
+    mets = _metrics(metrics, loss, where)
     X, T = training_data(model, x, t, loss, where=where)
     val = _validation(model, validation_data, loss, where)
     n = X.shape[0]
@@ -232,8 +243,11 @@ def fit(
             logs = {"loss": loss_sum / n}
             if loss.classifies:
                 logs["accuracy"] = correct / n
+            if mets:
+                logs.update(_metric_logs(engine, model.params, model.state, X, T, mets, loss))
             if val is not None:
-                v = evaluate(engine, model.params, model.state, *val, loss=loss, regularizer=regularizer)
+                v = evaluate(engine, model.params, model.state, *val, loss=loss, regularizer=regularizer,
+                             metrics=mets)
                 logs.update({f"val_{k}": value for k, value in v.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -274,10 +288,11 @@ def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[A
 
 
 def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss: Loss,
-             regularizer: Regularizer | None = None, batch_size: int = 4096) -> dict[str, float]:
+             regularizer: Regularizer | None = None, batch_size: int = 4096,
+             metrics: Sequence[Any] = ()) -> dict[str, float]:
     """Mean loss (plus the penalty) and, for classification losses, accuracy of arrays already
     checked and on the backend, in batches of ``batch_size`` (``Sequential.evaluate`` checks
-    user input and calls this).
+    user input and calls this); ``metrics`` as in :func:`fit`.
 
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
@@ -301,6 +316,9 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
         out["loss"] += float(regularizer.value_and_grad(params, engine.layers)[0])
     if correct is not None:
         out["accuracy"] = float(correct) / n
+    mets = _metrics(metrics, loss, "evaluate")
+    if mets:
+        out.update(_metric_logs(engine, params, state, X, T, mets, loss, batch_size=batch_size))
     return out
 
 
@@ -333,6 +351,32 @@ def _callbacks(callbacks: Sequence[Any], where: str) -> list[Callback]:
         if isinstance(cb, LambdaCallback) and not callable(cb.fn):
             raise TypeError(f"{where}: callbacks[{i}] must be a Callback or a callable, got {cb.fn!r}")
     return cbs
+
+
+def _metrics(metrics: Sequence[Any], loss: Loss, where: str) -> list[metrics_.Metric]:
+    """The metrics asked for, by name or object; "accuracy" (reported anyway) dropped."""
+    if isinstance(metrics, (str, metrics_.Metric)):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        if isinstance(m, str) and m.strip().lower() in ("accuracy", "acc"):
+            if not loss.classifies:
+                raise ValueError(f"{where}: metric {m!r} needs a classification loss, not {type(loss).__name__}")
+            continue
+        try:
+            out.append(metrics_.get(m))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    return out
+
+
+def _metric_logs(engine: Engine, params: Any, state: Any, X: Any, T: Any, mets: list[metrics_.Metric],
+                 loss: Loss, *, batch_size: int = 4096) -> dict[str, float]:
+    """``mets`` on the model's outputs for all of ``X`` (inference mode, in batches)."""
+    fn, n = engine.compiled("predict"), X.shape[0]
+    parts = [fn(params, state, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
+    y = parts[0] if len(parts) == 1 else engine.backend.xp.concat(parts, axis=0)
+    return metrics_.compute(mets, y, T, loss=loss)
 
 
 def _validation(model: Any, data: Any, loss: Loss, where: str) -> tuple[Any, Any] | None:

@@ -148,3 +148,52 @@ def test_metric_objects_by_name(be):
         M.get("bleu")
     with pytest.raises(ValueError, match="binary tasks"):
         M.ROCAUC()(Z, T)
+
+
+# ------------------------------------------------------------------ metrics in fit and evaluate
+def test_fit_and_evaluate_report_metrics_per_epoch_as_scikit_learn_computes_them(be):
+    x, t = an.datasets.make_blobs(150, noise=0.6, seed=0)
+    xv, tv = an.datasets.make_blobs(60, noise=0.6, seed=1)
+    model = an.Sequential(an.layers.mlp(2, (8,), 3), seed=0)
+    names = ["accuracy", "precision", "recall", "f1", "f1_per_class", M.TopKAccuracy(k=2)]
+    hist = model.fit(x, t, loss="softmax_cross_entropy", optimizer=an.optim.Adam(lr=0.02), epochs=4,
+                     batch_size=32, validation_data=(xv, tv), metrics=names, verbose=0)
+    keys = {"precision", "recall", "f1", "f1_0", "f1_1", "f1_2", "top_k_accuracy"}
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"} | keys | {f"val_{k}" for k in keys}
+    assert all(len(v) == 4 for v in hist.history.values())
+    for data, target, prefix in ((x, t, ""), (xv, tv, "val_")):
+        scores = to_numpy(model.predict(data)).astype(np.float64)
+        pred = scores.argmax(axis=1)
+        h = {k: v[-1] for k, v in hist.history.items()}  # the last epoch: the model's weights now
+        assert h[prefix + "f1"] == pytest.approx(skm.f1_score(target, pred, average="macro"), rel=1e-6)
+        assert h[prefix + "precision"] == pytest.approx(
+            skm.precision_score(target, pred, average="macro", zero_division=0), rel=1e-6)
+        assert h[prefix + "recall"] == pytest.approx(skm.recall_score(target, pred, average="macro"), rel=1e-6)
+        assert h[prefix + "f1_1"] == pytest.approx(skm.f1_score(target, pred, average=None, labels=[0, 1, 2])[1])
+        assert h[prefix + "top_k_accuracy"] == pytest.approx(skm.top_k_accuracy_score(target, scores, k=2))
+    # val_accuracy is the final model's too; the training accuracy counts the decisions made during the epoch
+    assert hist.history["val_accuracy"][-1] == pytest.approx(skm.accuracy_score(tv, pred))
+    ev = model.evaluate(xv, tv, loss="softmax_cross_entropy", metrics=["f1"])
+    assert ev["f1"] == pytest.approx(hist.history["val_f1"][-1])
+
+
+def test_binary_and_regression_metrics_in_fit(be):
+    x, t = an.datasets.make_moons(120, noise=0.3, seed=0)
+    model = an.Sequential(an.layers.mlp(2, (8,), 1), seed=0)
+    hist = model.fit(x, t, loss="binary_crossentropy", optimizer="adam", epochs=3, metrics=["roc_auc", "f1"],
+                     verbose=0)
+    z = to_numpy(model.predict(x))[:, 0].astype(np.float64)
+    assert hist.history["roc_auc"][-1] == pytest.approx(skm.roc_auc_score(t, z), rel=1e-6)
+    assert hist.history["f1"][-1] == pytest.approx(skm.f1_score(t, (z > 0).astype(int)), rel=1e-6)  # binary
+    rng = np.random.default_rng(0)
+    xr = rng.normal(size=(100, 3))
+    tr = xr @ np.asarray([1.0, -2.0, 0.5])
+    reg = an.Sequential(an.layers.mlp(3, (8,), 1), seed=0)
+    h = reg.fit(xr, tr, loss="mse", optimizer="adam", epochs=3, metrics=["mae", "r2"], verbose=0)
+    y = to_numpy(reg.predict(xr))[:, 0].astype(np.float64)
+    assert h.history["mae"][-1] == pytest.approx(skm.mean_absolute_error(tr, y), rel=1e-5)
+    assert h.history["r2"][-1] == pytest.approx(skm.r2_score(tr, y), rel=1e-5)
+    with pytest.raises(ValueError, match="fit: metric 'accuracy' needs a classification loss, not MSE"):
+        reg.fit(xr, tr, loss="mse", optimizer="adam", metrics=["accuracy"], verbose=0)
+    with pytest.raises(ValueError, match="fit: unknown metric 'f2'"):
+        reg.fit(xr, tr, loss="mse", optimizer="adam", metrics=["f2"], verbose=0)
