@@ -62,6 +62,9 @@ class Sequential:
         BatchNorm's running mean and variance), updated by training.
     engine : Engine
         The pure functions that compute with this model's layers on its backend.
+    optimizer, opt_state : Optimizer, dict
+        Set by :meth:`fit`: the optimizer of the last fit and its state, which the next
+        fit with an equal optimizer continues (``reset_optimizer=True`` starts afresh).
 
     Shapes
     ------

@@ -48,7 +48,8 @@ class History:
     ----------
     history : dict of str -> list of float
         ``"loss"`` and, for classification losses, ``"accuracy"``; with
-        validation data also ``"val_loss"`` and ``"val_accuracy"``.
+        validation data also ``"val_loss"`` and ``"val_accuracy"``; one entry per
+        metric asked for (``fit(metrics=[...])``), ``val_`` ones too.
     epoch : list of int
         The epoch numbers (from 0).
     params : dict

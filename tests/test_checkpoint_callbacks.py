@@ -91,3 +91,18 @@ def test_early_stopping_says_where_it_stopped_and_what_it_restored(be, capsys):
     mlp(seed=0).fit(x, t, optimizer="adam", epochs=2, callbacks=[quiet], **KW)
     assert quiet.stopped_epoch is None and quiet.restored_epoch is None
     assert quiet.summary().startswith("EarlyStopping: did not stop early") and capsys.readouterr().out == ""
+
+
+def test_readme_section_for_keras_and_scikit_learn_users_runs(be, tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text.split("## For Keras and scikit-learn users", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)  # it writes best.npz and log.csv
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    hist, model = scope["hist"], scope["model"]
+    assert {"f1", "val_f1", "f1_9", "val_top_k_accuracy"} <= set(hist.history)
+    assert (tmp_path / "best.npz").exists() and len((tmp_path / "log.csv").read_text().splitlines()) > 1
+    assert float(model.opt_state["step"]) > hist.params["steps"] * len(hist.epoch)  # the last fit went on
+    assert "precision" in capsys.readouterr().out
