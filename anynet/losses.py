@@ -35,7 +35,6 @@ __all__ = [
     "MulticlassHinge",
     "Regularizer",
     "SoftmaxCrossEntropy",
-    "WithWeights",
     "get",
     "one_hot",
 ]
@@ -521,7 +520,8 @@ class L1L2(Regularizer):
 
 @dataclasses.dataclass(frozen=True)
 class WithWeights(Loss):
-    """``loss`` with per-sample weights carried as the last column of the targets.
+    """``loss`` with per-sample weights carried as the last column of the targets (fit's
+    plumbing for ``sample_weight``/``class_weight``: not among the losses of ``__all__``).
 
     ``fit(sample_weight=..., class_weight=...)`` trains with this: packed into the
     targets, the weights are shuffled, batched and gathered with them inside the

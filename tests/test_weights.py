@@ -178,3 +178,20 @@ def test_a_second_fit_continues_the_optimizer_state(opt, be):
     other.fit(x, t, epochs=2, **kw)
     other.fit(x, t, epochs=1, **{**kw, "optimizer": an.optim.RMSprop(lr=0.01)})  # another optimizer: fresh
     assert float(other.opt_state["step"]) == 4
+
+
+@pytest.mark.parametrize(("loss", "y", "t"), CASES, ids=IDS)
+def test_weighted_value_and_grad_equal_torch_autograd(loss, y, t, be):
+    pytest.importorskip("torch", reason="torch is not installed in this session: the torch.autograd "
+                        "cross-checks run in the torch session")
+    import torch
+
+    from . import torch_reference as ref
+    yt = ref.tensor(y, grad=True)
+    tt = ref.tensor(t)
+    per = torch.stack([ref.loss_fn(loss, yt[i:i + 1], tt[i:i + 1]) for i in range(5)])
+    value = torch.sum(torch.as_tensor(W) * per) / 5
+    value.backward()
+    mine, dy = loss.value_and_grad(_put(be, y), _put(be, t), weights=_put(be, W))
+    assert float(mine) == pytest.approx(value.item(), rel=1e-12)
+    assert relative_error(to_numpy(dy), yt.grad.numpy()) < 1e-10
