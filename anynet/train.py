@@ -242,6 +242,7 @@ def fit(
         previous = optimizer.init(model.params)
     else:
         previous = _copy(previous)  # the next epochs may update it in place
+    model.opt_state = None  # set again when this fit ends well; a failed fit leaves no stale state
     run = Run(model, optimizer, previous, hist)
     rng = be.host_rng(seed)
     first = 0

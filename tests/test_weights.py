@@ -195,3 +195,14 @@ def test_weighted_value_and_grad_equal_torch_autograd(loss, y, t, be):
     mine, dy = loss.value_and_grad(_put(be, y), _put(be, t), weights=_put(be, W))
     assert float(mine) == pytest.approx(value.item(), rel=1e-12)
     assert relative_error(to_numpy(dy), yt.grad.numpy()) < 1e-10
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's own overflow warning comes first
+def test_a_failed_fit_leaves_no_optimizer_state_to_continue(be):
+    x, t = _data()
+    model = _model()
+    model.fit(x, t, loss="softmax_cross_entropy", optimizer="adam", epochs=1, verbose=0)
+    assert float(model.opt_state["step"]) == 2
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        model.fit(x, np.eye(3)[t] * 1e3, loss="mse", optimizer=an.optim.SGD(lr=1e6), epochs=3, verbose=0)
+    assert model.opt_state is None  # the next fit starts its optimizer afresh
