@@ -329,8 +329,8 @@ class Sequential:
         --------
         >>> import numpy as np, anynet as an
         >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
-        >>> p = model.predict_proba(np.ones((2, 4)))
-        >>> tuple(p.shape), np.allclose(np.sum(p, axis=1), 1.0)
+        >>> p = an.backends.to_numpy(model.predict_proba(np.ones((2, 4))))
+        >>> p.shape, np.allclose(p.sum(axis=1), 1.0)
         ((2, 3), True)
         """
         loss = _loss(loss)
@@ -352,7 +352,7 @@ class Sequential:
         --------
         >>> import numpy as np, anynet as an
         >>> model = an.Sequential([an.layers.Linear(2, 3)], seed=0)
-        >>> model.predict_classes(np.eye(2)).shape
+        >>> tuple(model.predict_classes(np.eye(2)).shape)
         (2,)
         """
         loss = _loss(loss)
