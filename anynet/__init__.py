@@ -6,7 +6,21 @@ Python Array API standard, running on NumPy, JAX, CuPy, PyTorch and array-api-st
 ...                        an.layers.Linear(32, 10)], seed=0)
 """
 
-from . import backends, callbacks, datasets, engine, export, io, layers, losses, optim, plot, random, train
+from . import (
+    backends,
+    callbacks,
+    datasets,
+    engine,
+    export,
+    io,
+    layers,
+    losses,
+    metrics,
+    optim,
+    plot,
+    random,
+    train,
+)
 from ._version import __version__
 from .backends import BACKENDS, Backend, BackendError, available_backends, backend, use, using
 from .gradcheck import gradcheck
@@ -33,6 +47,7 @@ __all__ = [
     "layers",
     "load",
     "losses",
+    "metrics",
     "optim",
     "plot",
     "random",

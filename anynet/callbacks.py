@@ -12,7 +12,10 @@ training by returning ``True``.
 
 from __future__ import annotations
 
+import csv
 import math
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +23,8 @@ from array_api_compat import device as device_of
 
 from ._tree import tree_map
 
-__all__ = ["Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "Run"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+           "ReduceLROnPlateau", "Run"]
 
 
 class Run:
@@ -158,9 +162,13 @@ class LambdaCallback(Callback):
         return f"LambdaCallback({getattr(self.fn, '__name__', self.fn)!r})"
 
 
+#: Parts of a metric's name that mean "higher is better" for ``mode="auto"``.
+_HIGHER_IS_BETTER = ("acc", "precision", "recall", "f1", "auc", "r2")
+
+
 def _better(mode: str, monitor: str) -> Callable[[float, float, float], bool]:
     if mode == "auto":
-        mode = "max" if "acc" in monitor else "min"
+        mode = "max" if any(k in monitor for k in _HIGHER_IS_BETTER) else "min"
     if mode == "min":
         return lambda new, best, delta: new < best - delta
     if mode == "max":
@@ -180,9 +188,22 @@ class EarlyStopping(Callback):
     min_delta : float
         The smallest change that counts as an improvement.
     mode : {"auto", "min", "max"}
-        "auto": maximize metrics whose name contains "acc", minimize the rest.
+        "auto": maximize metrics whose name contains "acc", "precision", "recall", "f1",
+        "auc" or "r2"; minimize the rest.
     restore_best_weights : bool
         At the end, put back the weights of the best epoch (default True).
+    verbose : int
+        1: print one line at the end saying at which epoch training stopped and which
+        epoch's weights were restored (epochs counted from 1 there, as fit's lines).
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The epoch (from 0, as ``History.epoch``) after which training stopped; None if it ran out.
+    best_epoch, best : int, float
+        The best epoch (from 0) and its value of ``monitor``.
+    restored_epoch : int or None
+        The epoch (from 0) whose weights the model holds at the end; None if none were restored.
 
     Examples
     --------
@@ -200,11 +221,12 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = True) -> None:
+                 mode: str = "auto", restore_best_weights: bool = True, verbose: int = 0) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
-        self.mode, self.restore_best_weights = mode, restore_best_weights
+        self.mode, self.restore_best_weights, self.verbose = mode, restore_best_weights, verbose
+        self.restored_epoch: int | None = None
         self._better = _better(mode, monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -213,7 +235,7 @@ class EarlyStopping(Callback):
         self._wait = 0
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
-        self.best = self.best_epoch = self.stopped_epoch = self._best_params = None
+        self.best = self.best_epoch = self.stopped_epoch = self._best_params = self.restored_epoch = None
         self._wait = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
@@ -236,11 +258,169 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self._best_params is not None:
             self.run.model.params = self._best_params
             self.run.model.state = self._best_state
+            self.restored_epoch = self.best_epoch
+        if self.verbose:
+            print(self.summary(), file=sys.stdout, flush=True)
+
+    def summary(self) -> str:
+        """What happened, in one line (what ``verbose=1`` prints at the end)."""
+        if self.best_epoch is None:
+            return "EarlyStopping: no epoch ran"
+        best = f"best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1}"
+        if self.stopped_epoch is None:
+            head = f"EarlyStopping: did not stop early ({best})"
+        else:
+            head = (f"EarlyStopping: stopped after epoch {self.stopped_epoch + 1}: {self.monitor} did not "
+                    f"improve for {self.patience} epochs ({best})")
+        if self.restored_epoch is None:
+            return head + "; the weights of the last epoch are kept"
+        return head + f"; restored the weights of epoch {self.restored_epoch + 1}"
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta}, mode={self.mode!r}, "
                 f"restore_best_weights={self.restore_best_weights})")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after every epoch, or only when ``monitor`` improves (Keras' ``ModelCheckpoint``).
+
+    Each save is one atomic ``.npz`` (``model.save``: architecture, weights, no pickle);
+    ``an.load(path)`` reads it back. For resuming an interrupted run with the optimizer
+    state and the history too, use ``fit(checkpoint=..., resume=True)``.
+
+    Parameters
+    ----------
+    filepath : str or path
+        Where to write; may hold ``{epoch}`` (counted from 1) and any epoch log, as
+        ``"model-{epoch:02d}-{val_loss:.3f}.npz"``. Its folder must exist: checked when
+        training starts, not after the first epoch.
+    monitor : str
+        The epoch log to compare for ``save_best_only`` (default ``"val_loss"``).
+    save_best_only : bool
+        Save only when ``monitor`` improved on the best so far (default False, as Keras).
+    mode : {"auto", "min", "max"}
+        As :class:`EarlyStopping`.
+    verbose : int
+        1: a line for every save.
+
+    Attributes
+    ----------
+    best, best_epoch : float, int
+        The best value of ``monitor`` and its epoch (from 0).
+    saved : list of str
+        The paths written, in order.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "best.npz")
+    >>> ckpt = an.callbacks.ModelCheckpoint(path, monitor="loss", save_best_only=True)
+    >>> hist = model.fit(x, t, loss="softmax_cross_entropy", optimizer=an.optim.SGD(lr=0.5), epochs=3,
+    ...                  callbacks=[ckpt], verbose=0)
+    >>> len(ckpt.saved), ckpt.best_epoch, an.load(path).count_params()
+    (3, 2, 6)
+    """
+
+    def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", *,
+                 save_best_only: bool = False, mode: str = "auto", verbose: int = 0) -> None:
+        self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, save_best_only
+        self.mode, self.verbose = mode, verbose
+        self._better = _better(mode, monitor)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.best = self.best_epoch = None
+        self.saved = []
+        folder = os.path.dirname(os.path.abspath(self.filepath))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"ModelCheckpoint: the folder of {self.filepath!r} does not exist "
+                                    f"({folder}); create it before training")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise KeyError(f"ModelCheckpoint: monitor {self.monitor!r} is not among the epoch logs "
+                               f"{sorted(logs)}; pass validation_data= to monitor a val_ metric")
+            value = logs[self.monitor]
+            if self.best is not None and not self._better(value, self.best, 0.0):
+                return
+            self.best, self.best_epoch = value, epoch
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"ModelCheckpoint: cannot fill in {self.filepath!r} ({exc!r}); it may use "
+                             f"{{epoch}} and the epoch logs {sorted(logs)}") from None
+        self.run.model.save(path)
+        self.saved.append(path)
+        if self.verbose:
+            why = f" ({self.monitor} {self.best:.4f})" if self.save_best_only else ""
+            print(f"ModelCheckpoint: epoch {epoch + 1}: saved the model to {path}{why}", file=sys.stdout,
+                  flush=True)
+
+    def __repr__(self) -> str:
+        return (f"ModelCheckpoint({self.filepath!r}, monitor={self.monitor!r}, "
+                f"save_best_only={self.save_best_only}, mode={self.mode!r})")
+
+
+class CSVLogger(Callback):
+    """Write the epoch logs to a CSV file, one row per epoch (Keras' ``CSVLogger``).
+
+    The columns are ``epoch`` (from 0, as Keras) and the logs of the first epoch, in
+    their order; a later missing value is written ``NA``. Each row is written whole
+    and flushed when its epoch ends, so an interrupted run leaves every finished row.
+
+    Parameters
+    ----------
+    filename : str or path
+    separator : str
+        Between values (default ``","``).
+    append : bool
+        Add to an existing file (no second header) instead of starting it afresh.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> x, t = np.asarray([[0.0, 1.0], [1.0, 0.0]]), np.asarray([0, 1])
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> hist = model.fit(x, t, loss="softmax_cross_entropy", optimizer="sgd", epochs=2,
+    ...                  callbacks=[an.callbacks.CSVLogger(path)], verbose=0)
+    >>> with open(path) as f:
+    ...     rows = f.read().splitlines()
+    >>> rows[0], len(rows), rows[1].split(",")[0]
+    ('epoch,loss,accuracy', 3, '0')
+    """
+
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.keys: list[str] | None = None
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.keys = None
+        folder = os.path.dirname(os.path.abspath(self.filename))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"CSVLogger: the folder of {self.filename!r} does not exist ({folder})")
+        self._header = not (self.append and os.path.exists(self.filename) and os.path.getsize(self.filename))
+        if not self.append:
+            with open(self.filename, "w", newline="", encoding="utf-8"):
+                pass  # start afresh now, so that no row of an older run is left below this one's
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.keys is None:
+            self.keys = list(logs)
+        rows = [["epoch", *self.keys]] if self._header else []
+        rows.append([str(epoch), *(repr(float(logs[k])) if k in logs else "NA" for k in self.keys)])
+        with open(self.filename, "a", newline="", encoding="utf-8") as f:
+            csv.writer(f, delimiter=self.separator).writerows(rows)
+        self._header = False
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({self.filename!r}, separator={self.separator!r}, append={self.append})"
 
 
 class LearningRateScheduler(Callback):

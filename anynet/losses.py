@@ -35,6 +35,7 @@ __all__ = [
     "MulticlassHinge",
     "Regularizer",
     "SoftmaxCrossEntropy",
+    "get",
     "one_hot",
 ]
 
@@ -56,6 +57,13 @@ def one_hot(xp: Any, labels: Array, n_classes: int, dtype: Any) -> Array:
     return xp.astype(labels[:, None] == classes[None, :], dtype)
 
 
+def _weigh(xp: Any, a: Array, weights: Array | None) -> Array:
+    """``a`` (N, ...) with row ``i`` times ``weights[i]``: per-sample weights (``None``: all 1)."""
+    if weights is None:
+        return a
+    return a * xp.reshape(weights, (a.shape[0], *(1,) * (a.ndim - 1)))
+
+
 def _count(xp: Any, hits: Array, dtype: Any) -> Array:
     """Right decisions in a batch, per sample: with several decisions per sample (multi-label
     BCE, targets (N, K)) each counts 1/K, so that accuracy = count / N is their mean."""
@@ -67,8 +75,14 @@ def _count(xp: Any, hits: Array, dtype: Any) -> Array:
 class Loss:
     """Base class: a loss is a configuration with pure ``value_and_grad``.
 
-    Subclasses implement ``value_and_grad(y, t) -> (value, dy)``: ``value`` a 0-d
-    array (the mean over the batch), ``dy`` of the shape of ``y``.
+    Subclasses implement ``value_and_grad(y, t, *, xp=None, weights=None) -> (value, dy)``:
+    ``value`` a 0-d array (the mean over the batch), ``dy`` of the shape of ``y``.
+
+    ``weights`` (N,), optional: per-sample weights ``w``. The value is then
+    ``sum_i w_i L_i / N`` (Keras' default reduction, "sum over batch size": weights
+    of 1 give the plain mean, a weight of 2 counts a sample twice) and ``dy`` its exact
+    gradient, each sample's row times ``w_i``. ``fit(sample_weight=, class_weight=)``
+    uses this.
 
     Class attributes
     ----------------
@@ -94,7 +108,8 @@ class Loss:
     #: Whether ``correct`` counts right predictions (fit then reports accuracy).
     classifies: ClassVar[bool] = False
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         raise NotImplementedError
 
     def check_targets(self, t: Array, output_shape: tuple[int, ...] | None, /, *, name: str = "t",
@@ -168,11 +183,13 @@ class MSE(Loss):
     (0.5, [[1.0, 0.0]])
     """
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         d = y - t
         n = _size(y)
-        return xp.sum(d * d) / n, d * (2.0 / n)
+        wd = _weigh(xp, d, weights)
+        return xp.sum(wd * d) / n, wd * (2.0 / n)
 
 
 # ------------------------------------------------------------------ binary
@@ -217,21 +234,22 @@ class BinaryCrossEntropy(Loss):
             raise ValueError(f"{where}: {name} for {type(self).__name__} must be in [0, 1], got values in "
                              f"[{float(xp.min(t))}, {float(xp.max(t))}]")
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = _size(y)
         if self.from_logits:
             # softplus(z) - t z = max(z, 0) - t z + log(1 + e^-|z|)
             e = xp.exp(-xp.abs(y))
-            value = xp.sum(xp.maximum(y, 0.0) - t * y + xp.log1p(e)) / n
+            value = xp.sum(_weigh(xp, xp.maximum(y, 0.0) - t * y + xp.log1p(e), weights)) / n
             sig = xp.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-            return value, (sig - t) * (1.0 / n)  # dz = (sigmoid(z) - t) / n
+            return value, _weigh(xp, (sig - t) * (1.0 / n), weights)  # dz = (sigmoid(z) - t) / n
         p = xp.clip(y, self.eps, 1.0 - self.eps)
-        value = -xp.sum(t * xp.log(p) + (1.0 - t) * xp.log1p(-p)) / n
+        value = -xp.sum(_weigh(xp, t * xp.log(p) + (1.0 - t) * xp.log1p(-p), weights)) / n
         # dp = (p - t) / (p (1 - p)) / n inside the clip range, 0 outside
         inside = (y > self.eps) & (y < 1.0 - self.eps)
         grad = xp.where(inside, (p - t) / (p * (1.0 - p)), 0.0) * (1.0 / n)
-        return value, grad
+        return value, _weigh(xp, grad, weights)
 
     def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
         xp = _ns(xp, y)
@@ -263,12 +281,13 @@ class Hinge(Loss):
             raise ValueError(f"{where}: {name} for {type(self).__name__} must be -1 or +1, got values {vals}"
                              + (" (use 2 * t - 1 for 0/1 labels)" if set(vals) <= {0, 1} else ""))
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = _size(y)
         margin = 1.0 - t * y
-        value = xp.sum(xp.maximum(margin, 0.0)) / n
-        return value, xp.where(margin > 0, -t, 0.0) * (1.0 / n)
+        value = xp.sum(_weigh(xp, xp.maximum(margin, 0.0), weights)) / n
+        return value, _weigh(xp, xp.where(margin > 0, -t, 0.0) * (1.0 / n), weights)
 
     def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
         xp = _ns(xp, y)
@@ -351,19 +370,20 @@ class SoftmaxCrossEntropy(_Multiclass):
     0.417
     """
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = y.shape[0]
         T = self._targets(xp, y, t)
         z = y - xp.max(y, axis=-1, keepdims=True)
         e = xp.exp(z)
         s = xp.sum(e, axis=-1, keepdims=True)
-        value = xp.sum(T * (z - xp.log(s))) * (-1.0 / n)  # mean of -log softmax at the target
+        value = xp.sum(_weigh(xp, T * (z - xp.log(s)), weights)) * (-1.0 / n)  # mean of -log softmax at the target
         # ds = (softmax(s) - t) / N, in place on the fresh e (rebinds on JAX)
         e /= s
         e -= T
         e *= 1.0 / n
-        return value, e
+        return value, _weigh(xp, e, weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,16 +409,17 @@ class MulticlassHinge(_Multiclass):
 
     margin: float = 1.0
 
-    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None) -> tuple[Array, Array]:
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
         n = y.shape[0]
         T = self._targets(xp, y, t)
         true_score = xp.sum(y * T, axis=-1, keepdims=True)
         m = xp.where(T > 0, 0.0, y - true_score + self.margin)
-        value = xp.sum(xp.maximum(m, 0.0)) / n
+        value = xp.sum(_weigh(xp, xp.maximum(m, 0.0), weights)) / n
         active = xp.astype(m > 0, y.dtype)
         grad = active - T * xp.sum(active, axis=-1, keepdims=True)
-        return value, grad * (1.0 / n)
+        return value, _weigh(xp, grad * (1.0 / n), weights)
 
 
 # ------------------------------------------------------------------ regularizers
@@ -495,6 +516,126 @@ class L1L2(Regularizer):
     def _term(self, xp, w):
         return (self.l1 * xp.sum(xp.abs(w)) + self.l2 * xp.sum(w * w),
                 self.l1 * xp.sign(w) + (2.0 * self.l2) * w)
+
+
+@dataclasses.dataclass(frozen=True)
+class WithWeights(Loss):
+    """``loss`` with per-sample weights carried as the last column of the targets (fit's
+    plumbing for ``sample_weight``/``class_weight``: not among the losses of ``__all__``).
+
+    ``fit(sample_weight=..., class_weight=...)`` trains with this: packed into the
+    targets, the weights are shuffled, batched and gathered with them inside the
+    compiled epoch, so the engine needs no second data array. ``pack`` builds such
+    targets; ``value_and_grad`` splits them and calls ``loss.value_and_grad(y, T,
+    weights=w)``; ``correct`` counts unweighted right predictions.
+
+    Parameters
+    ----------
+    loss : Loss
+        The loss to weight (its ``value_and_grad`` takes ``weights=``).
+    shape : tuple of int
+        The per-sample shape of the targets ``loss`` takes.
+
+    Shapes
+    ------
+    y (N, ...); t (N, prod(shape) + 1): the flattened targets, then the weight -> value ().
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> y, t, w = np.asarray([[1.0], [3.0]]), np.asarray([[0.0], [1.0]]), np.asarray([2.0, 0.0])
+    >>> loss = an.losses.WithWeights(an.losses.MSE(), (1,))
+    >>> value, dy = loss.value_and_grad(y, loss.pack(t, w))  # (2 * 1 + 0 * 4) / 2
+    >>> float(value), dy.tolist()
+    (1.0, [[2.0], [0.0]])
+    """
+
+    loss: Loss
+    shape: tuple[int, ...] = ()
+
+    @property
+    def target(self) -> str:  # type: ignore[override]
+        return self.loss.target
+
+    @property
+    def classifies(self) -> bool:  # type: ignore[override]
+        return self.loss.classifies
+
+    def pack(self, t: Array, weights: Array) -> Array:
+        """Targets (N, *shape) and weights (N,) as one array (N, prod(shape) + 1)."""
+        xp = array_namespace(t, weights)
+        flat = xp.reshape(t, (t.shape[0], -1))
+        return xp.concat([flat, xp.reshape(xp.astype(weights, flat.dtype), (-1, 1))], axis=1)
+
+    def split(self, t: Array, xp: Any = None) -> tuple[Array, Array]:
+        """``(targets (N, *shape), weights (N,))`` from packed targets."""
+        xp = _ns(xp, t)
+        return xp.reshape(t[:, :-1], (t.shape[0], *self.shape)), t[:, -1]
+
+    def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
+                       weights: Array | None = None) -> tuple[Array, Array]:
+        xp = _ns(xp, y)
+        T, w = self.split(t, xp)
+        if weights is not None:
+            w = w * weights
+        return self.loss.value_and_grad(y, T, xp=xp, weights=w)
+
+    def correct(self, y: Array, t: Array, /, *, xp: Any = None) -> Array | None:
+        return self.loss.correct(y, self.split(t, xp)[0], xp=xp)
+
+
+#: Names ``get`` knows, Keras' among them. The cross-entropies take logits here (fused,
+#: stable): end the network with a ``Linear`` layer, not ``Softmax``/``Sigmoid``.
+LOSSES: dict[str, type] = {}
+
+
+def get(loss: Any, **kwargs: Any) -> Loss:
+    """A loss from its name (as Keras' ``keras.losses.get``), its class, or itself.
+
+    Names (any case): ``"softmax_cross_entropy"``, ``"categorical_crossentropy"``,
+    ``"sparse_categorical_crossentropy"``, ``"cross_entropy"`` (all
+    :class:`SoftmaxCrossEntropy`: labels or one-hot rows); ``"binary_crossentropy"``,
+    ``"bce"`` (:class:`BinaryCrossEntropy`); ``"hinge"``; ``"multiclass_hinge"``;
+    ``"mse"``, ``"mean_squared_error"``. Unlike Keras, the cross-entropies take logits
+    (the softmax or sigmoid is fused into the loss), so the network ends with a
+    ``Linear`` layer; ``kwargs`` go to the constructor (``from_logits=False``).
+    A loss object passes through unchanged.
+
+    Shapes
+    ------
+    Those of the loss returned.
+
+    Examples
+    --------
+    >>> import anynet as an
+    >>> an.losses.get("categorical_crossentropy")
+    SoftmaxCrossEntropy()
+    >>> an.losses.get("binary_crossentropy", from_logits=False)
+    BinaryCrossEntropy(from_logits=False, eps=1e-07)
+    >>> an.losses.get("mae")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown loss 'mae': expected one of 'bce', 'binary_crossentropy', 'categorical_crossentropy', 'cross_entropy', 'hinge', 'mean_squared_error', 'mse', 'multiclass_hinge', 'softmax_cross_entropy', 'sparse_categorical_crossentropy', a Loss or a Loss class
+    """
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss(**kwargs)
+    if not isinstance(loss, str):  # a loss object (its own checks judge it where it is used)
+        if kwargs:
+            raise TypeError(f"losses.get: {loss!r} is built already; settings {sorted(kwargs)} cannot apply")
+        return loss
+    key = loss.strip().lower() if isinstance(loss, str) else None
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: expected one of "
+                         f"{', '.join(map(repr, sorted(LOSSES)))}, a Loss or a Loss class")
+    return LOSSES[key](**kwargs)
+
+
+LOSSES.update({
+    "softmax_cross_entropy": SoftmaxCrossEntropy, "categorical_crossentropy": SoftmaxCrossEntropy,
+    "sparse_categorical_crossentropy": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+    "binary_crossentropy": BinaryCrossEntropy, "bce": BinaryCrossEntropy, "hinge": Hinge,
+    "multiclass_hinge": MulticlassHinge, "mse": MSE, "mean_squared_error": MSE,
+})
 
 
 def _size(a: Array) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from . import _checks, _random, export, io, train
+from . import _checks, _random, export, io, losses, metrics, train
 from ._tree import Params, tree_map
 from .backends import Backend, get_backend, to_numpy
 from .engine import Engine, TrainConfig
@@ -62,6 +62,9 @@ class Sequential:
         BatchNorm's running mean and variance), updated by training.
     engine : Engine
         The pure functions that compute with this model's layers on its backend.
+    optimizer, opt_state : Optimizer, dict
+        Set by :meth:`fit`: the optimizer of the last fit and its state, which the next
+        fit with an equal optimizer continues (``reset_optimizer=True`` starts afresh).
 
     Shapes
     ------
@@ -284,7 +287,9 @@ class Sequential:
         if host.dtype.kind == "f":
             _checks.check_finite(array_namespace(host), host, name=name, where=where)
         out = loss.check_targets(host, self.output_shape, name=name, where=where)
-        labels = out.dtype.kind in "iu"
+        # integer labels stay integers for the losses that take labels; 0/1 or -1/+1 integers for
+        # the others become floats (array API: no int * float promotion, JAX and strict refuse it)
+        labels = out.dtype.kind in "iu" and getattr(loss, "target", None) == "labels"
         return be.put_data(out, dtype=be.default_int() if labels else self.dtype)
 
     # ------------------------------------------------------------ user API
@@ -312,6 +317,48 @@ class Sequential:
         parts = [fn(self.params, self.state, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
         return self.backend.xp.concat(parts, axis=0)
 
+    def predict_proba(self, x: Any, /, *, loss: Loss | str | None = None, batch_size: int | None = None) -> Array:
+        """Class probabilities: the softmax of the outputs for a model with several outputs,
+        the sigmoid for one output (the logit of class 1). ``loss`` (the training loss) decides
+        instead when given: see :func:`anynet.metrics.probabilities`.
+
+        Shapes
+        ------
+        x (N, *input_shape) -> (N, C) rows summing to 1, or (N, 1) P(class 1).
+
+        Examples
+        --------
+        >>> import numpy as np, anynet as an
+        >>> model = an.Sequential([an.layers.Linear(4, 3)], seed=0)
+        >>> p = an.backends.to_numpy(model.predict_proba(np.ones((2, 4))))
+        >>> p.shape, np.allclose(p.sum(axis=1), 1.0)
+        ((2, 3), True)
+        """
+        loss = _loss(loss)
+        return metrics.probabilities(self.predict(x, batch_size=batch_size), loss=loss)
+
+    def predict_classes(self, x: Any, /, *, loss: Loss | str | None = None, batch_size: int | None = None
+                        ) -> Array:
+        """Predicted class labels: the argmax of the outputs, or for one output 1 where its
+        logit is > 0: the decisions ``fit``'s accuracy counts (``loss`` as in :meth:`predict_proba`).
+
+        Keras 2.6 removed ``predict_classes`` because a model could not know what its
+        outputs meant; here ``loss`` (or the rule above) says it, so the method stays.
+
+        Shapes
+        ------
+        x (N, *input_shape) -> (N,) integers of the model's backend.
+
+        Examples
+        --------
+        >>> import numpy as np, anynet as an
+        >>> model = an.Sequential([an.layers.Linear(2, 3)], seed=0)
+        >>> tuple(model.predict_classes(np.eye(2)).shape)
+        (2,)
+        """
+        loss = _loss(loss)
+        return metrics.labels(self.predict(x, batch_size=batch_size), loss=loss)
+
     def loss_and_grads(self, x: Any, t: Any, /, *, loss: Loss, regularizer: Regularizer | None = None,
                        training: bool = True, seed: int = 0) -> tuple[float, Params]:
         """The loss on ``(x, t)`` and its gradient w.r.t. every parameter.
@@ -323,6 +370,7 @@ class Sequential:
         grads : list of dict
             The structure and shapes of :attr:`params`.
         """
+        loss = losses.get(loss)
         X = self.check_inputs(x, where="loss_and_grads")
         T = self.check_targets(t, loss, where="loss_and_grads", n=X.shape[0])
         key = _random.key_from_seed(seed, xp=self.backend.xp) if training and self.engine.stochastic else None
@@ -330,17 +378,20 @@ class Sequential:
         value, grads = fn(self.params, self.state, X, T, key)
         return float(value), grads
 
-    def evaluate(self, x: Any, t: Any, /, *, loss: Loss, regularizer: Regularizer | None = None,
-                 batch_size: int = 4096) -> dict[str, float]:
+    def evaluate(self, x: Any, t: Any, /, *, loss: Loss | str, regularizer: Regularizer | None = None,
+                 batch_size: int = 4096, metrics: Any = ()) -> dict[str, float]:
         """Mean loss (with the penalty, if any) and, for classification losses, accuracy.
 
-        Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE).
+        Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE), plus one
+        entry per metric of ``metrics`` (names or :class:`anynet.metrics.Metric` objects:
+        ``"f1"``, ``"roc_auc"``, ``"r2"``...; see :func:`anynet.train.fit`).
         """
         _checks.check_positive_int(batch_size, name="batch_size", where="evaluate")
+        loss = losses.get(loss)
         X = self.check_inputs(x, where="evaluate")
         T = self.check_targets(t, loss, where="evaluate", n=X.shape[0])
         return train.evaluate(self.engine, self.params, self.state, X, T, loss=loss, regularizer=regularizer,
-                              batch_size=batch_size)
+                              batch_size=batch_size, metrics=metrics)
 
     def fit(self, x: Any, t: Any, /, **kwargs: Any) -> train.History:
         """Train with mini-batch gradient descent; see :func:`anynet.train.fit` for every option.
@@ -409,6 +460,10 @@ class Sequential:
         """Write the inference pass to an ONNX file; see :func:`anynet.export.export_onnx`
         for ``outputs=``, ``loss=``, ``standardize=``, ``opset=`` (needs the ``onnx`` extra)."""
         return export.export_onnx(self, path, **kwargs)
+
+
+def _loss(loss: Any) -> Any:
+    return None if loss is None else losses.get(loss)
 
 
 io.register_model(Sequential)

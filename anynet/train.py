@@ -14,6 +14,7 @@ This module knows a model only through its public seams (``backend``,
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -23,7 +24,8 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from . import _checks, io, optim
+from . import _checks, io, losses, optim
+from . import metrics as metrics_
 from ._packing import KEY, Packing
 from ._tree import tree_map
 from .backends import to_numpy
@@ -46,7 +48,8 @@ class History:
     ----------
     history : dict of str -> list of float
         ``"loss"`` and, for classification losses, ``"accuracy"``; with
-        validation data also ``"val_loss"`` and ``"val_accuracy"``.
+        validation data also ``"val_loss"`` and ``"val_accuracy"``; one entry per
+        metric asked for (``fit(metrics=[...])``), ``val_`` ones too.
     epoch : list of int
         The epoch numbers (from 0).
     params : dict
@@ -104,6 +107,11 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
+    metrics: Sequence[Any] = (),
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | None = None,
+    validation_split: float = 0.0,
+    reset_optimizer: bool = False,
 ) -> History:
     """Train ``model`` in place with mini-batch gradient descent.
 
@@ -113,10 +121,16 @@ def fit(
         Inputs, NumPy or the model's backend; moved to the device once.
     t : array (N,) or (N, ...)
         Targets as the loss wants them (labels, one-hot, 0/1, -1/+1, values).
-    loss : Loss
+    loss : Loss, or its name
+        A name (``"softmax_cross_entropy"``, ``"categorical_crossentropy"``, ``"mse"``...)
+        gets the loss with its defaults (:func:`anynet.losses.get`).
     optimizer : Optimizer, or its name or class
-        Its state starts fresh at every call. A name (``"sgd"``, ``"adam"``...) or an
-        optimizer class gets its defaults (:func:`anynet.optim.get`).
+        A name (``"sgd"``, ``"adam"``...) or an optimizer class gets its defaults
+        (:func:`anynet.optim.get`). A second ``fit`` with an equal optimizer continues its
+        state (Adam's moments, the update count, a learning rate changed by callbacks),
+        as a Keras model keeps its optimizer between ``fit`` calls; another optimizer, or
+        ``reset_optimizer=True``, starts afresh. The state is kept as ``model.optimizer``
+        and ``model.opt_state``.
     epochs : int
         Passes over the data.
     batch_size : int
@@ -151,6 +165,26 @@ def fit(
         one that was never interrupted (same seed, batch size, optimizer and
         architecture required; callbacks start afresh). If it does not exist,
         start from the beginning. So the same command can be rerun after a crash.
+    metrics : sequence of str or Metric
+        More metrics per epoch in the history (and ``val_`` ones with validation data):
+        ``"precision"``, ``"recall"``, ``"f1"``, ``"f1_per_class"``, ``"top_k_accuracy"``,
+        ``"roc_auc"``, ``"mae"``, ``"r2"``... (:mod:`anynet.metrics`). They are computed
+        after each epoch from the model's outputs on the whole training (and validation)
+        data, one inference pass each: exact for the epoch's final weights (Keras instead
+        averages over the epoch's steps), and nothing is added to the training steps.
+        ``"accuracy"`` is accepted and reported anyway for classification losses.
+    sample_weight : array (N,), optional
+        Non-negative weights per sample: the training loss is ``sum_i w_i L_i / N`` per
+        batch (Keras' reduction; weights of 1 change nothing) and its exact gradient.
+        The reported training loss is the weighted one; accuracy and validation are unweighted.
+    class_weight : dict {class: weight}, optional
+        Weights per class index (0..C-1; 0 and 1 for one output), 1 for classes not named;
+        multiplied into ``sample_weight``.
+    validation_split : float in [0, 1)
+        Hold out the last fraction of ``x``/``t`` (before any shuffling, as Keras) as
+        validation data. Not together with ``validation_data``.
+    reset_optimizer : bool
+        Start the optimizer's state afresh even if this model was fit with the same one.
 
     Returns
     -------
@@ -178,10 +212,22 @@ def fit(
     if verbose not in (0, 1, 2):
         raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
     cbs = _callbacks(callbacks, where)
-    optimizer = optim.get(optimizer)
+    optimizer, loss = optim.get(optimizer), losses.get(loss)
     be, engine = model.backend, model.engine
+    mets = _metrics(metrics, loss, where)
     X, T = training_data(model, x, t, loss, where=where)
+    W = _sample_weights(model, T, loss, sample_weight, class_weight, where)
     val = _validation(model, validation_data, loss, where)
+    if validation_split:
+        if val is not None:
+            raise ValueError(f"{where}: give validation_data or validation_split, not both")
+        X, T, W, val = _split(X, T, W, validation_split, where)
+    T_plain, train_loss = T, loss  # the targets as the loss takes them (for metrics)
+    if W is not None:  # the weights travel with the targets, as their last column
+        if T.ndim == 1 and loss.target == "labels":  # labels left as they were (a large one-hot)
+            T = one_hot(be.xp, T, model.output_shape[-1], X.dtype)
+        train_loss = losses.WithWeights(loss, tuple(T.shape[1:]))
+        T = train_loss.pack(T, W)
     n = X.shape[0]
     full, rest = divmod(n, batch_size)
     n_dev = len(be.devices)
@@ -191,7 +237,13 @@ def fit(
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": full + (rest > 0), "samples": n,
                     "backend": be.name, "dtype": model.dtype, "devices": [str(d) for d in be.devices],
                     "per_device_batch": batch_size // n_dev})
-    run = Run(model, optimizer, optimizer.init(model.params), hist)
+    previous = getattr(model, "opt_state", None)
+    if reset_optimizer or previous is None or getattr(model, "optimizer", None) != optimizer:
+        previous = optimizer.init(model.params)
+    else:
+        previous = _copy(previous)  # the next epochs may update it in place
+    model.opt_state = None  # set again when this fit ends well; a failed fit leaves no stale state
+    run = Run(model, optimizer, previous, hist)
     rng = be.host_rng(seed)
     first = 0
     if resume and os.path.exists(checkpoint):
@@ -200,7 +252,7 @@ def fit(
     # the fast paths: small models as one flat array (anynet._packing), updated in place where
     # the arrays can be written (anynet._inplace): on fit's own copies, never the caller's arrays
     packing, inplace = _packing(model, optimizer), be.writable
-    cfg = TrainConfig(loss, optimizer, regularizer, seed, packing, inplace)
+    cfg = TrainConfig(train_loss, optimizer, regularizer, seed, packing, inplace)
     out = model.output_shape
     stack = out is not None and n * math.prod(out) <= STACK_LIMIT
     epoch_fn, step_fn = engine.compiled("epoch", cfg, stack), engine.compiled("step", cfg)
@@ -222,7 +274,7 @@ def fit(
             order = be.asarray(rng.permutation(n) if shuffle else range(n), dtype=be.default_int())
             start = _keep(inplace, (params, state, run.opt_state))  # to replay the epoch if it diverges
             params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, (params, state, run.opt_state),
-                                                         X, T, order, batch_size, loss)
+                                                         X, T, order, batch_size, train_loss)
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
             if not (finite and math.isfinite(loss_sum)):
                 _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
@@ -230,8 +282,11 @@ def fit(
             logs = {"loss": loss_sum / n}
             if loss.classifies:
                 logs["accuracy"] = correct / n
+            if mets:
+                logs.update(_metric_logs(engine, model.params, model.state, X, T_plain, mets, loss))
             if val is not None:
-                v = evaluate(engine, model.params, model.state, *val, loss=loss, regularizer=regularizer)
+                v = evaluate(engine, model.params, model.state, *val, loss=loss, regularizer=regularizer,
+                             metrics=mets)
                 logs.update({f"val_{k}": value for k, value in v.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -245,6 +300,7 @@ def fit(
     finally:
         progress.close()
         run.opt_state = packing.unpack_state(run.opt_state) if packing else run.opt_state
+    model.optimizer, model.opt_state = optimizer, run.opt_state  # the next fit continues from here
     for cb in cbs:
         cb.on_train_end(_last(hist))
     return hist
@@ -272,10 +328,11 @@ def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[A
 
 
 def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss: Loss,
-             regularizer: Regularizer | None = None, batch_size: int = 4096) -> dict[str, float]:
+             regularizer: Regularizer | None = None, batch_size: int = 4096,
+             metrics: Sequence[Any] = ()) -> dict[str, float]:
     """Mean loss (plus the penalty) and, for classification losses, accuracy of arrays already
     checked and on the backend, in batches of ``batch_size`` (``Sequential.evaluate`` checks
-    user input and calls this).
+    user input and calls this); ``metrics`` as in :func:`fit`.
 
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
@@ -286,6 +343,7 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
     >>> sorted(logs)
     ['accuracy', 'loss']
     """
+    loss = losses.get(loss)
     fn = engine.compiled("evaluate", loss)
     n = X.shape[0]
     total, correct = 0.0, 0.0
@@ -299,6 +357,9 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
         out["loss"] += float(regularizer.value_and_grad(params, engine.layers)[0])
     if correct is not None:
         out["accuracy"] = float(correct) / n
+    mets = _metrics(metrics, loss, "evaluate")
+    if mets:
+        out.update(_metric_logs(engine, params, state, X, T, mets, loss, batch_size=batch_size))
     return out
 
 
@@ -332,6 +393,88 @@ def _callbacks(callbacks: Sequence[Any], where: str) -> list[Callback]:
         if isinstance(cb, LambdaCallback) and not callable(cb.fn):
             raise TypeError(f"{where}: callbacks[{i}] must be a Callback or a callable, got {cb.fn!r}")
     return cbs
+
+
+def _metrics(metrics: Sequence[Any], loss: Loss, where: str) -> list[metrics_.Metric]:
+    """The metrics asked for, by name or object; "accuracy" (reported anyway) dropped."""
+    if isinstance(metrics, (str, metrics_.Metric)):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        if isinstance(m, str) and m.strip().lower() in ("accuracy", "acc"):
+            if not loss.classifies:
+                raise ValueError(f"{where}: metric {m!r} needs a classification loss, not {type(loss).__name__}")
+            continue
+        try:
+            out.append(metrics_.get(m))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    return out
+
+
+def _metric_logs(engine: Engine, params: Any, state: Any, X: Any, T: Any, mets: list[metrics_.Metric],
+                 loss: Loss, *, batch_size: int = 4096) -> dict[str, float]:
+    """``mets`` on the model's outputs for all of ``X`` (inference mode, in batches)."""
+    fn, n = engine.compiled("predict"), X.shape[0]
+    parts = [fn(params, state, X[i:min(n, i + batch_size), ...]) for i in range(0, n, batch_size)]
+    y = parts[0] if len(parts) == 1 else engine.backend.xp.concat(parts, axis=0)
+    return metrics_.compute(mets, y, T, loss=loss)
+
+
+def _sample_weights(model: Any, T: Any, loss: Loss, sample_weight: Any, class_weight: Any,
+                    where: str) -> Any:
+    """The per-sample weights (N,) on the backend in the model's dtype, or None."""
+    if sample_weight is None and class_weight is None:
+        return None
+    if "weights" not in inspect.signature(loss.value_and_grad).parameters:
+        raise TypeError(f"{where}: sample_weight and class_weight need a loss whose value_and_grad takes "
+                        f"weights= (every anynet loss does); {type(loss).__name__} does not")
+    be, n = model.backend, T.shape[0]
+    xp = be.xp
+    w = None
+    if sample_weight is not None:
+        w = _checks.to_backend(be, sample_weight, name="sample_weight", dtype=model.dtype, where=where)
+        if tuple(w.shape) != (n,):
+            raise ValueError(f"{where}: sample_weight must have shape ({n},), one weight per sample, "
+                             f"got {tuple(w.shape)}")
+        _checks.check_finite(xp, w, name="sample_weight", where=where)
+        if bool(xp.any(w < 0)):
+            raise ValueError(f"{where}: sample_weight must be >= 0, got a minimum of {float(xp.min(w))}")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"{where}: class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        out = model.output_shape
+        width = out[-1] if out else 1
+        if not loss.classifies or (loss.target == "binary" and width > 1):
+            raise ValueError(f"{where}: class_weight needs one class per sample (a classification loss on "
+                             f"single-label targets), not {type(loss).__name__} with {width} outputs")
+        n_classes = max(2, width)
+        bad = [k for k in class_weight if isinstance(k, bool) or not isinstance(k, int)
+               or not 0 <= k < n_classes]
+        if bad:
+            raise ValueError(f"{where}: class_weight has keys {bad} that are not class indices in "
+                             f"[0, {n_classes - 1}]")
+        values = [float(class_weight.get(c, 1.0)) for c in range(n_classes)]
+        if not all(math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(f"{where}: class_weight values must be finite and >= 0, got {class_weight}")
+        table = be.asarray(values, dtype=model.dtype)
+        cw = xp.take(table, metrics_.target_labels(T), axis=0)
+        w = cw if w is None else w * cw
+    return w
+
+
+def _split(X: Any, T: Any, W: Any, fraction: float, where: str) -> tuple[Any, Any, Any, Any]:
+    """Keras' ``validation_split``: the last ``fraction`` of the samples, before shuffling."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+        raise ValueError(f"{where}: validation_split must be a number in [0, 1), got {fraction!r}")
+    n = X.shape[0]
+    k = math.floor(n * (1.0 - fraction))  # as Keras: the first k train
+    if k < 1 or k == n:
+        raise ValueError(f"{where}: validation_split={fraction} of {n} samples leaves "
+                         f"{k} for training and {n - k} for validation; both need at least one")
+    val = (X[k:, ...], T[k:, ...])
+    return X[:k, ...], T[:k, ...], None if W is None else W[:k], val
 
 
 def _validation(model: Any, data: Any, loss: Loss, where: str) -> tuple[Any, Any] | None:

@@ -11,12 +11,12 @@ import pytest
 
 import anynet as an
 
-MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
+MODULES = ["anynet", "anynet.layers", "anynet.losses", "anynet.metrics", "anynet.optim", "anynet.callbacks",
            "anynet.datasets", "anynet.plot", "anynet.io", "anynet.model", "anynet.train",
            "anynet.gradcheck", "anynet.engine", "anynet.export", "anynet.playground", "anynet.backends"]
 
 #: The public API: ``anynet`` and the submodules a user reaches as ``an.<module>``.
-PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.optim", "anynet.callbacks",
+PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.metrics", "anynet.optim", "anynet.callbacks",
           "anynet.datasets", "anynet.plot", "anynet.io", "anynet.sklearn", "anynet.backends", "anynet.engine",
           "anynet.train", "anynet.export", "anynet.playground"]
 

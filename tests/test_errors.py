@@ -438,8 +438,10 @@ def test_evaluate_batch_size_must_be_a_positive_int(be):
 
 def test_not_a_loss_is_refused(be):
     with pytest.raises(TypeError, match=r"fit: loss must be an anynet loss \(e.g. an.losses.SoftmaxCrossEntropy\(\)\), "
-                                        r"got 'mse'"):
-        mlp().fit(np.ones((3, 4)), [0, 1, 2], loss="mse", optimizer=an.optim.SGD(), verbose=0)
+                                        r"got 42"):
+        mlp().fit(np.ones((3, 4)), [0, 1, 2], loss=42, optimizer=an.optim.SGD(), verbose=0)
+    with pytest.raises(ValueError, match=r"unknown loss 'mean_squared_eror': expected one of"):
+        mlp().fit(np.ones((3, 4)), [0, 1, 2], loss="mean_squared_eror", optimizer=an.optim.SGD(), verbose=0)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "int32", np.float64])

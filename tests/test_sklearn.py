@@ -22,6 +22,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import anynet as an  # noqa: E402
 from anynet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+# Short runs on purpose here: "max_iter reached without converging" is expected, and tested on its own
+# (test_convergence_warning_and_stopping_on_the_training_loss).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # float64: some checks compare predictions on a whole set and on its subsets at atol=1e-7,
 # finer than float32's rounding differences between BLAS blockings.
 ESTIMATORS = [
@@ -79,9 +83,9 @@ def test_backend_parameter_and_errors(be):
     X, y = np.eye(4), np.array([0, 1, 0, 1])
     clf = MLPClassifier(max_iter=2, backend="numpy", random_state=0).fit(X, y)
     assert clf.model_.backend.name == "numpy"
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="The 'activation' parameter of MLPClassifier must be a str among"):
         MLPClassifier(activation="swish").fit(X, y)
-    with pytest.raises(ValueError, match="solver must be 'adam', 'sgd' or 'rmsprop'"):
+    with pytest.raises(ValueError, match="The 'solver' parameter of MLPClassifier must be a str among"):
         MLPClassifier(solver="lbfgs").fit(X, y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         MLPClassifier().fit(X, np.zeros(4))
@@ -92,3 +96,80 @@ def test_early_stopping(be):
     clf = MLPClassifier(max_iter=200, early_stopping=True, n_iter_no_change=3, learning_rate_init=0.01,
                         random_state=0).fit(d.x_train, d.t_train)
     assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
+
+
+# ------------------------------------------------------------------ as scikit-learn's MLPClassifier
+@pytest.mark.parametrize("bad", [0, -5, 7.5, "big"])
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_parameter_validation_refuses_bad_batch_sizes(Est, bad, be):
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    with pytest.raises(InvalidParameterError, match=f"The 'batch_size' parameter of {Est.__name__} must be"):
+        Est(batch_size=bad, max_iter=2).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="The 'tol' parameter"):
+        Est(tol=-1.0).fit(X, y)
+
+
+def test_coefs_are_in_scikit_learns_orientation(be):
+    X, y = an.datasets.make_blobs(60, noise=0.3, seed=0)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0, dtype="float64").fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(2, 5), (5, 3)] and [b.shape for b in clf.intercepts_] == [(5,), (3,)]
+    np.testing.assert_array_equal(clf.coefs_[0], an.backends.to_numpy(clf.model_.params[0]["W"]).T)
+    h = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0.0)  # scikit-learn's own forward pass
+    z = h @ clf.coefs_[1] + clf.intercepts_[1]
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[z.argmax(axis=1)])
+
+
+def test_convergence_warning_and_stopping_on_the_training_loss(be):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    X, y = an.datasets.make_blobs(60, noise=0.3, seed=0)
+    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(3\) reached"):
+        MLPClassifier(max_iter=3, tol=0.0, random_state=0).fit(X, y)
+    # a tol no epoch can beat: the count passes n_iter_no_change after n_iter_no_change + 2 epochs,
+    # exactly when scikit-learn's own MLPClassifier stops
+    clf = MLPClassifier(max_iter=100, tol=10.0, n_iter_no_change=3, random_state=0).fit(X, y)
+    ref = SkMLP(max_iter=100, tol=10.0, n_iter_no_change=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == ref.n_iter_ == 5 and len(clf.loss_curve_) == 5
+    assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
+
+
+def test_warm_start_continues_from_the_last_weights(be):
+    X, y = an.datasets.make_blobs(90, noise=0.5, seed=0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=4, tol=0.0, random_state=0)
+    warm = MLPClassifier(warm_start=True, **kw).fit(X, y)
+    first = list(warm.loss_curve_)
+    warm.fit(X, y)
+    assert len(warm.loss_curve_) == 8 and warm.loss_curve_[:4] == first  # continued, as scikit-learn
+    assert warm.loss_curve_[4] < first[0]
+    cold = MLPClassifier(**kw).fit(X, y).fit(X, y)
+    assert cold.loss_curve_ == first  # refit from scratch: the same run again
+    with pytest.raises(ValueError, match="warm_start can only be used where y has the same classes"):
+        warm.fit(X, np.where(y == 2, 3, y))
+
+
+def test_partial_fit_runs_one_epoch_and_keeps_the_optimizer_state(be):
+    X, y = an.datasets.make_blobs(90, noise=0.3, seed=0)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), batch_size=30, learning_rate_init=0.05, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        clf.partial_fit(X, y)
+    for _ in range(20):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 20
+    assert float(clf.model_.opt_state["step"]) == 20 * 3  # Adam's moments carried over every call
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] and clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match=r"y holds labels \[7\] not among classes"):
+        clf.partial_fit(X[:3], np.asarray([0, 1, 7]))
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y.astype(float))
+
+
+def test_early_stopping_scores_and_restores_the_best_epoch(be):
+    d = an.datasets.load("digits")
+    clf = MLPClassifier(max_iter=60, early_stopping=True, n_iter_no_change=2, learning_rate_init=0.05,
+                        random_state=0).fit(d.x_train, d.t_train)
+    scores = clf.validation_scores_
+    assert len(scores) == clf.n_iter_ and all(0.0 <= s <= 1.0 for s in scores)  # accuracies
+    assert clf.best_validation_score_ == max(scores)
+    reg = MLPRegressor(max_iter=30, early_stopping=True, random_state=0).fit(d.x_train, d.t_train.astype(float))
+    assert len(reg.validation_scores_) == reg.n_iter_ and max(reg.validation_scores_) <= 1.0  # R^2
