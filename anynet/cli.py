@@ -31,7 +31,7 @@ import array_api_compat
 # host-side: inputs read from files, predictions written to files (never pickle)
 import numpy as np
 
-from . import bench, datasets, export, io, layers, losses, optim, plot
+from . import bench, datasets, export, io, layers, losses, optim, playground, plot
 from ._cli_checks import (
     EXTRAS,
     check_output,
@@ -370,17 +370,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ playground
 def _add_playground(sub: Any) -> None:
-    from .playground import add_arguments
-
-    add_arguments(sub.add_parser("playground", formatter_class=_HelpFormatter,
+    playground.add_arguments(sub.add_parser("playground", formatter_class=_HelpFormatter,
                                  help="the lecture's 2-D classification demo as a live "
                                  "local page that trains in anynet (opens a browser)"))
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
-    from .playground import serve
-
-    serve(args.host, args.port, backend=args.backend, open_browser=not args.no_browser)
+    playground.serve(args.host, args.port, backend=args.backend, open_browser=not args.no_browser)
     return 0
 
 
