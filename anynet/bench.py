@@ -226,21 +226,11 @@ def torch_impl(device: str, w: Workload, params, x, t) -> tuple[Callable, Callab
     return run, lambda: [(W.detach().cpu().numpy(), b.detach().cpu().numpy()) for W, b in zip(Ws, bs)]
 
 
-def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+def _jax_sgd(loss_fn: Callable, P: Any, X: Any, T: Any) -> tuple[Callable, Callable]:
+    """The hand-written JAX peers' training loop: ``jax.value_and_grad`` of ``loss_fn(P, xb, tb)``,
+    a plain SGD update, one ``jax.jit`` step per batch (gathered inside), parameters donated."""
     import jax  # a peer, written in its own library on purpose
     import jax.numpy as jnp
-
-    P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
-    X, T = jnp.asarray(x), jnp.asarray(t, dtype=jnp.int32)
-
-    def loss_fn(P, xb, tb):
-        h = xb
-        for i, (W, b) in enumerate(P):
-            h = h @ W.T + b[None, :]
-            if i < len(P) - 1:
-                h = jax.nn.relu(h)
-        logp = jax.nn.log_softmax(h, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
 
     def _step(P, X, T, idx):
         value, g = jax.value_and_grad(loss_fn)(P, X[idx], T[idx])
@@ -258,6 +248,25 @@ def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
         return float(value)
 
     return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
+
+
+def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    import jax  # a peer, written in its own library on purpose
+    import jax.numpy as jnp
+
+    P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+    X, T = jnp.asarray(x), jnp.asarray(t, dtype=jnp.int32)
+
+    def loss_fn(P, xb, tb):
+        h = xb
+        for i, (W, b) in enumerate(P):
+            h = h @ W.T + b[None, :]
+            if i < len(P) - 1:
+                h = jax.nn.relu(h)
+        logp = jax.nn.log_softmax(h, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
+
+    return _jax_sgd(loss_fn, P, X, T)
 
 
 # --------------------------------------------------------------------- measuring
@@ -658,22 +667,7 @@ def w4_jax(params, x, t) -> tuple[Callable, Callable]:
         logp = jax.nn.log_softmax(h, axis=-1)
         return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
 
-    def _step(P, X, T, idx):
-        value, g = jax.value_and_grad(loss_fn)(P, X[idx], T[idx])
-        return jax.tree_util.tree_map(lambda p, d: p - LR * d, P, g), value
-
-    step = jax.jit(_step, donate_argnums=(0,))
-    state = {"P": P}
-
-    def run(order: np.ndarray) -> float:
-        idx_all = jnp.asarray(order, dtype=jnp.int32)
-        p = state["P"]
-        for i in range(order.shape[0]):
-            p, value = step(p, X, T, idx_all[i])
-        state["P"] = p
-        return float(value)
-
-    return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
+    return _jax_sgd(loss_fn, P, X, T)
 
 
 def _w4_anynet_maker(backend: str, w: Any, params, x, t) -> tuple[Callable, Callable]:
