@@ -633,7 +633,9 @@ def _read(path: str | os.PathLike[str], backend: Any, device: Any, *, with_state
             raise fail(f"the file is truncated: it starts like a .npz (zip) but its end, the zip's "
                        f"directory, is missing or damaged (an interrupted copy or download?) ({exc})"
                        ) from exc
-        except (OSError, ValueError, EOFError, struct.error) as exc:
+        except (OSError, ValueError, EOFError, struct.error, NotImplementedError) as exc:
+            # NotImplementedError: a damaged directory entry that claims a zip version or
+            # feature zipfile does not support (the fuzz session found one)
             raise fail(f"the file is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
         try:
             with zf:
@@ -1030,10 +1032,11 @@ def _build_model(spec: dict[str, Any], be: Backend, fail: Callable[[str], Checkp
             raise fail(f"layer {i} ({name}) cannot be built from its saved config {entry['config']}: "
                        f"{exc}") from exc
     be.dtype(spec["dtype"])  # a dtype the backend cannot do is the caller's choice of backend
-    cls = MODELS.get(spec.get("class", "Sequential"))
+    name = spec.get("class", "Sequential")
+    cls = MODELS.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise fail(f"the model is a {spec.get('class')!r}, a model class this program does not know "
-                   f"(known: {', '.join(sorted(MODELS))})")
+        raise fail(f"the model is a {name!r}, not a model class this program knows "
+                   f"({', '.join(sorted(MODELS))})")
     try:
         return cls.from_config({**spec, "layers": layers}, backend=be)
     except (TypeError, ValueError) as exc:
