@@ -31,7 +31,7 @@ import array_api_compat
 # host-side: inputs read from files, predictions written to files (never pickle)
 import numpy as np
 
-from . import bench, datasets, export, io, layers, losses, optim, playground, plot
+from . import bench, datasets, export, io, layers, losses, metrics, optim, playground, plot
 from ._cli_checks import (
     EXTRAS,
     check_output,
@@ -161,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--output", metavar="FILE", default=None, help="write predictions here (.npy or .csv) "
                     "instead of printing them")
     pr.add_argument("--scores", action="store_true", help="output the raw model outputs, not class labels")
+    pr.add_argument("--proba", action="store_true",
+                    help="output each class's probability (softmax of the outputs; sigmoid for one output)")
     pr.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                     help="apply the model's training mean/std to the input (default: yes, and refuse input "
                          "that looks standardized already); --no-standardize: the input is standardized "
@@ -248,6 +250,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = model.evaluate(data.x_test, data.t_test, loss=loss)
     print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  "
           f"({seconds:.1f}s training, {len(hist.epoch)} epochs, backend {be.name})")
+    if not args.quiet:  # per class, as scikit-learn's classification_report
+        pred = np.asarray(to_numpy(model.predict_classes(data.x_test)))
+        say(metrics.classification_report(np.asarray(data.t_test), pred, n_classes,
+                                          class_names=[str(c) for c in data.class_names]))
     if args.save:
         io.save(model, args.save, extra={"dataset": data.name, "class_names": list(data.class_names),
                                       "loss": "SoftmaxCrossEntropy",
@@ -301,8 +307,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.standardize is None:  # not asked for by name: refuse rows standardized already
             check_raw_features(x, mean, std, args.input)
         x = (x - mean) / std
-    y = np.asarray(to_numpy(model.predict(x)))
-    if args.scores or extra.get("loss") not in ("SoftmaxCrossEntropy", "MulticlassHinge"):
+    if args.scores and args.proba:
+        raise ValueError("--scores and --proba: give one (raw outputs or probabilities)")
+    y = np.asarray(to_numpy(model.predict_proba(x) if args.proba else model.predict(x)))
+    if args.scores or args.proba or extra.get("loss") not in ("SoftmaxCrossEntropy", "MulticlassHinge"):
         out = y
     else:
         idx = y.argmax(axis=1)

@@ -55,6 +55,7 @@ __all__ = [
     "get",
     "labels",
     "mean_absolute_error",
+    "classification_report",
     "precision_recall_f1",
     "probabilities",
     "r2_score",
@@ -250,6 +251,47 @@ def precision_recall_f1(t: Array, pred: Array, n_classes: int, /, *, average: st
     present = xp.astype((predicted + actual) > 0, p.dtype)
     k = float(xp.sum(present))
     return tuple(float(xp.sum(v * present)) / k for v in (p, r, f))
+
+
+def classification_report(t: Array, pred: Array, n_classes: int, /, *,
+                          class_names: Sequence[str] | None = None, digits: int = 4) -> str:
+    """Precision, recall, F1 and support per class, then accuracy and the macro average, as a
+    text table (scikit-learn's ``classification_report``; what ``anynet train`` prints at the end).
+
+    Shapes
+    ------
+    t, pred (N,) integer labels in [0, n_classes) -> str.
+
+    Examples
+    --------
+    >>> import numpy as np, anynet as an
+    >>> t, pred = np.asarray([0, 0, 1, 1, 2]), np.asarray([0, 1, 1, 1, 0])
+    >>> print(an.metrics.classification_report(t, pred, 3, class_names=["cat", "dog", "pig"], digits=2))
+                  precision  recall  f1-score  support
+    cat                0.50    0.50      0.50        2
+    dog                0.67    1.00      0.80        2
+    pig                0.00    0.00      0.00        1
+    <BLANKLINE>
+    accuracy                             0.60        5
+    macro avg          0.39    0.50      0.43        5
+    """
+    xp = array_namespace(t, pred)
+    names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n_classes)]
+    if len(names) != n_classes:
+        raise ValueError(f"classification_report: {len(names)} class names for {n_classes} classes")
+    p, r, f = precision_recall_f1(t, pred, n_classes, average=None)
+    support = xp.sum(confusion_matrix(t, pred, n_classes), axis=1)
+    mp, mr, mf = precision_recall_f1(t, pred, n_classes, average="macro")
+    n = int(t.shape[0])
+    accuracy = float(xp.sum(xp.astype(t == xp.astype(pred, t.dtype), xp.float32))) / n
+    w = max(12, *(len(name) for name in names))
+    rows = [f"{'':<{w}}  precision  recall  f1-score  support"]
+    for i, name in enumerate(names):
+        rows.append(f"{name:<{w}}  {float(p[i]):>9.{digits}f}  {float(r[i]):>6.{digits}f}  {float(f[i]):>8.{digits}f}"
+                    f"  {int(support[i]):>7d}")
+    rows += ["", f"{'accuracy':<{w}}  {'':>9}  {'':>6}  {accuracy:>8.{digits}f}  {n:>7d}",
+             f"{'macro avg':<{w}}  {mp:>9.{digits}f}  {mr:>6.{digits}f}  {mf:>8.{digits}f}  {n:>7d}"]
+    return "\n".join(rows)
 
 
 def f1_score(t: Array, pred: Array, n_classes: int, /, *, average: str | None = "macro") -> Any:

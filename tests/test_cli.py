@@ -339,3 +339,32 @@ def test_bench_options_have_help(capsys):
         cli.main(["bench", "--help"])
     text = capsys.readouterr().out
     assert re.search(r"--repeats REPEATS +\S", text), text  # its help on the same line
+
+
+def test_train_ends_with_a_classification_report(anynet_cmd):
+    code, out, _ = anynet_cmd("train", "--dataset", "iris", "--epochs", "5")
+    assert code == 0
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if "precision  recall  f1-score  support" in line)
+    assert [line.split()[0] for line in lines[head + 1:head + 4]] == ["setosa", "versicolor", "virginica"]
+    assert any(line.startswith("macro avg") for line in lines[head:])
+    code, out, _ = anynet_cmd("train", "--dataset", "iris", "--epochs", "5", "--quiet")
+    assert "precision" not in out and len(out.splitlines()) == 1
+
+
+def test_predict_proba_gives_probabilities_of_each_class(anynet_cmd, tmp_path):
+    model = tmp_path / "iris.npz"
+    assert anynet_cmd("train", "--dataset", "iris", "--epochs", "20", "--quiet", "--save", model)[0] == 0
+    data = an.datasets.load("iris")
+    raw = tmp_path / "x.npy"
+    np.save(raw, data.x_test * data.std + data.mean)  # raw features, as in the training files
+    code, out, _ = anynet_cmd("predict", "--model", model, "--input", raw, "--proba")
+    assert code == 0
+    rows = np.asarray([[float(v) for v in line.split(",")] for line in out.splitlines()])
+    assert rows.shape == (30, 3) and np.all(rows >= 0)
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, rtol=1e-5)
+    code, out, _ = anynet_cmd("predict", "--model", model, "--input", raw)
+    labels = out.split()
+    assert labels == [data.class_names[i] for i in rows.argmax(axis=1)]
+    code, _, err = anynet_cmd("predict", "--model", model, "--input", raw, "--proba", "--scores")
+    assert code == 1 and "--scores and --proba: give one" in err

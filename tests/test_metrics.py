@@ -197,3 +197,23 @@ def test_binary_and_regression_metrics_in_fit(be):
         reg.fit(xr, tr, loss="mse", optimizer="adam", metrics=["accuracy"], verbose=0)
     with pytest.raises(ValueError, match="fit: unknown metric 'f2'"):
         reg.fit(xr, tr, loss="mse", optimizer="adam", metrics=["f2"], verbose=0)
+
+
+def test_classification_report_has_scikit_learns_numbers(be):
+    z, t = _scores(300, 3, seed=5)
+    pred = z.argmax(axis=1)
+    T, P = _on(be, t, pred)
+    text = M.classification_report(T, P, 3, class_names=["a", "b", "c"], digits=6)
+    ref = skm.classification_report(t, pred, digits=6, output_dict=True, zero_division=0)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:] if line and not line[0].isspace()}
+    for name, label in zip("abc", "012"):
+        p, r, f, n = rows[name]
+        assert float(p) == pytest.approx(ref[label]["precision"], abs=1e-6)
+        assert float(r) == pytest.approx(ref[label]["recall"], abs=1e-6)
+        assert float(f) == pytest.approx(ref[label]["f1-score"], abs=1e-6)
+        assert int(n) == ref[label]["support"]
+    assert float(rows["accuracy"][0]) == pytest.approx(ref["accuracy"], abs=1e-6)
+    assert [float(v) for v in rows["macro"][1:4]] == pytest.approx(
+        [ref["macro avg"][k] for k in ("precision", "recall", "f1-score")], abs=1e-6)
+    with pytest.raises(ValueError, match="classification_report: 2 class names for 3 classes"):
+        M.classification_report(T, P, 3, class_names=["a", "b"])
