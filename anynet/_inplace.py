@@ -42,9 +42,10 @@ def _adam(opt: Adam, xp: Any, p: Array, g: Array, bufs: tuple[Array, ...], lr: A
     """Adam._step (and AdamW's) in place."""
     m, v = bufs
     b1, b2 = opt.beta1, opt.beta2
-    if opt.weight_decay and not opt._decoupled:
+    decoupled = isinstance(opt, AdamW)
+    if opt.weight_decay and not decoupled:
         g = g + opt.weight_decay * p
-    if opt.weight_decay and opt._decoupled:
+    if opt.weight_decay and decoupled:
         p *= 1.0 - lr * opt.weight_decay  # p <- p (1 - lr wd)
     m *= b1  # m = b1 m + (1 - b1) g
     m += (1.0 - b1) * g

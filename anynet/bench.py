@@ -173,15 +173,15 @@ def numpy_matmuls(w: Workload, params, x, t) -> tuple[Callable, None]:
     return run, None
 
 
-def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Callable]:
-    """anynet exactly as fit runs it (see anynet.train.fit): the engine's compiled epoch."""
-    be = get_backend(backend)
-    model = Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend=be)
+def _anynet_epoch(be: Any, stack: list, params, x, t) -> tuple[Callable, Callable]:
+    """``(run, get)`` for anynet exactly as fit runs it: the engine's compiled epoch, in place on
+    its own copies where the backend's arrays can be written (plain SGD: no packing). ``params``
+    are the host weights of the stack's layers with parameters, in order."""
+    model = Sequential(stack, seed=0, backend=be)
     host = iter(params)
     model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32", copy=True) for a in next(host))))
-                    if isinstance(layer, layers.Linear) else {} for layer in model.layers]
+                    if p else {} for p in model.params]
     loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
-    # as fit: in place on its own copies where the arrays can be written (plain SGD: no packing)
     epoch = model.engine.compiled("epoch", TrainConfig(loss, opt, inplace=be.writable), True)
     X, T = training_data(model, x, t, loss, where="bench")
     state = {"params": model.params, "opt": opt.init(model.params)}
@@ -193,10 +193,14 @@ def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Call
         return float(stats[0]) / order.size  # reads the device once: waits for the work
 
     def get():
-        ps = state["params"]
-        return [(to_numpy(ps[i]["W"]), to_numpy(ps[i]["b"])) for i in range(0, len(ps), 2)]
+        return [(to_numpy(d["W"]), to_numpy(d["b"])) for d in state["params"] if d]
 
     return run, get
+
+
+def anynet_impl(backend: Any, w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    """anynet's MLP exactly as fit runs it (see anynet.train.fit)."""
+    return _anynet_epoch(get_backend(backend), layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), params, x, t)
 
 
 def torch_impl(device: str, w: Workload, params, x, t) -> tuple[Callable, Callable]:
@@ -587,28 +591,10 @@ def _w4_data(steps: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def w4_anynet(backend: str, params, x, t) -> tuple[Callable, Callable]:
     """anynet's CNN exactly as fit runs it: the engine's compiled epoch."""
-    be = get_backend(backend)
     L = layers
-    model = Sequential([L.Conv2D(1, 32, 3), L.ReLU(), L.MaxPool2D(2), L.Conv2D(32, 64, 3), L.ReLU(), L.MaxPool2D(2),
-                        L.Flatten(), L.Linear(1600, 128), L.ReLU(), L.Linear(128, 10)], seed=0, backend=be)
-    host = iter(params)
-    model.params = [dict(zip(("W", "b"), (be.asarray(a, dtype="float32", copy=True) for a in next(host))))
-                    if isinstance(la, (L.Conv2D, L.Linear)) else {} for la in model.layers]
-    loss, opt = losses.SoftmaxCrossEntropy(), optim.SGD(lr=LR)
-    epoch = model.engine.compiled("epoch", TrainConfig(loss, opt, inplace=be.writable), True)
-    X, T = training_data(model, x, t, loss, where="bench")
-    state = {"params": model.params, "opt": opt.init(model.params)}
-
-    def run(order: np.ndarray) -> float:
-        batches = be.asarray(order, dtype=be.default_int())
-        p, _, s, stats = epoch(state["params"], model.state, state["opt"], X, T, batches)
-        state["params"], state["opt"] = p, s
-        return float(stats[0]) / order.size
-
-    def get():
-        return [(to_numpy(d["W"]), to_numpy(d["b"])) for d in state["params"] if d]
-
-    return run, get
+    stack = [L.Conv2D(1, 32, 3), L.ReLU(), L.MaxPool2D(2), L.Conv2D(32, 64, 3), L.ReLU(), L.MaxPool2D(2),
+             L.Flatten(), L.Linear(1600, 128), L.ReLU(), L.Linear(128, 10)]
+    return _anynet_epoch(get_backend(backend), stack, params, x, t)
 
 
 def w4_torch(params, x, t) -> tuple[Callable, Callable]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 # host-side measurements: inputs and checks in NumPy
-import numpy as np
+import numpy as np  # host-side: input batches and the comparison with onnxruntime's outputs
 
 from . import layers
 from .backends import to_numpy

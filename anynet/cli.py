@@ -277,7 +277,7 @@ def _read_inputs(path: str) -> Any:
     if p.suffix not in (".npy", ".csv", ".txt"):
         raise ValueError(f"--input {path!r}: expected a .npy or .csv file, got {p.suffix or 'no extension'!r}")
     try:
-        return datasets._read_npy(p) if p.suffix == ".npy" else datasets.read_csv(p)
+        return datasets.read_npy(p) if p.suffix == ".npy" else datasets.read_csv(p)
     except ValueError as exc:
         raise ValueError(f"--input: {exc}") from None  # the message names the file
 

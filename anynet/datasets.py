@@ -52,6 +52,7 @@ __all__ = [
     "make_spiral",
     "make_xor",
     "read_csv",
+    "read_npy",
     "read_idx",
     "stratified_split",
 ]
@@ -760,9 +761,16 @@ def _is_numeric_row(line: str) -> bool:
     return all(_is_number(c) for c in line.split(","))
 
 
-def _read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -> np.ndarray:
+def read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) -> np.ndarray:
     """A numeric ``.npy`` file, its header checked against the file's size and ``max_bytes``
-    before its values are read (never pickle)."""
+    before its values are read (never pickle).
+
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     np.save(os.path.join(d, "x.npy"), np.arange(6.0).reshape(2, 3))
+    ...     an.datasets.read_npy(os.path.join(d, "x.npy")).shape
+    (2, 3)
+    """
     _check_max_bytes(max_bytes, "read_npy")
     path = Path(path)
     where = f"read_npy: {path}"
