@@ -387,6 +387,31 @@ def test_max_pool_ties_go_to_the_first_maximum_on_every_backend(k, s, be):
                                                              np.count_nonzero(want[0, :, :, 0]))
 
 
+@pytest.mark.parametrize("cls", [L.MaxPool2D, L.AvgPool2D])
+@pytest.mark.parametrize("k", [2, 3, (2, 3)])
+def test_tiled_pooling_equals_the_gather_path(cls, k, be, monkeypatch):
+    """Windows that tile the image (stride = pool size) take the reshape path; it gives the
+    gather path's numbers exactly, ties and dropped edge rows/columns included."""
+    rng = np.random.default_rng(18)
+    x = be.asarray(rng.integers(0, 3, size=(2, 7, 8, 3)).astype(np.float32), dtype="float32")
+    pool = cls(k)
+    out = []
+    for tiled in (True, False):
+        monkeypatch.setattr(cls, "tiled", tiled)
+        y, cache = pool.forward({}, x, training=True)
+        # the path taken shows in the cache: the tiled one keeps no gather tables
+        assert len(cache) == {(L.MaxPool2D, True): 3, (L.MaxPool2D, False): 4,
+                              (L.AvgPool2D, True): 2, (L.AvgPool2D, False): 3}[cls, tiled]
+        dy = be.asarray(np.random.default_rng(19).normal(size=tuple(y.shape)), dtype="float32")
+        dx, _ = pool.backward({}, cache, dy)
+        out.append((to_numpy(y), to_numpy(dx)))
+    (y1, dx1), (y2, dx2) = out
+    assert y1.shape == y2.shape and dx1.shape == dx2.shape == tuple(x.shape)
+    rtol = 0.0 if cls is L.MaxPool2D else 1e-6  # max picks values; a mean may add in another order
+    np.testing.assert_allclose(y1, y2, rtol=rtol, atol=0)
+    np.testing.assert_allclose(dx1, dx2, rtol=rtol, atol=0)
+
+
 def test_max_pool_ties_match_torch(be, torch):
     x = np.random.default_rng(15).integers(0, 2, size=(2, 6, 6, 3)).astype(np.float64)
     pool = L.MaxPool2D(3, stride=1)
