@@ -62,12 +62,13 @@ class Workload:
 
     @property
     def flops(self) -> float:
-        """FLOPs of one step: forward 2BKN per layer, dW 2BKN, dx 2BKN except layer 0."""
+        """The FLOPs of one step (forward 2BKN per layer, dW 2BKN, dx 2BKN except layer 0)."""
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
         mm = [2.0 * self.batch * a * b for a, b in pairs]
         return 2 * sum(mm) + sum(mm[1:])
 
 
+#: The workloads by name: an MLP's layer sizes, its batch and what bounds its speed.
 WORKLOADS = {
     "digits": Workload("digits", (64, 128, 64, 10), 32, "overhead-bound"),
     "mnist": Workload("mnist", (784, 512, 256, 10), 256, "compute-bound"),

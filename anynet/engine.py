@@ -57,9 +57,9 @@ class TrainConfig:
     seed : int
         Drives stochastic layers (dropout) together with the update count.
     packing : Packing, optional
-        The parameters travel as one flat array (see :mod:`anynet._packing`).
+        The parameters travel as one flat array (see ``anynet._packing``).
     inplace : bool
-        Update the parameters and the optimizer's buffers in place (:mod:`anynet._inplace`):
+        Update the parameters and the optimizer's buffers in place (``anynet._inplace``):
         only for arrays the caller owns, on backends whose arrays can be written.
 
     Examples
@@ -169,7 +169,7 @@ class Engine:
         ``gather``: ``x``/``t`` are the whole data set and ``idx`` the batch's
         indices, taken inside the step (on a compiling backend the data stay put).
         With ``cfg.packing``, ``params`` is ``[{"all": flat}]`` and ``opt_state``
-        packed alike (see :mod:`anynet._packing`).
+        packed alike (see ``anynet._packing``).
         """
         xp = self.backend.xp
         packing, optimizer = cfg.packing, cfg.optimizer
@@ -196,7 +196,7 @@ class Engine:
     def train_epoch(self, cfg: TrainConfig, *, stack: bool) -> Callable:
         """``(params, state, opt_state, X, T, batches) -> (params, state, opt_state, stats)``:
         every row of ``batches`` (steps x batch_size indices) as one step, in one
-        :meth:`Backend.scan` (one compiled loop on JAX).
+        :meth:`anynet.backends.Backend.scan` (one compiled loop on JAX).
 
         ``stats`` is one 1-D array ``[loss sum, right predictions, finite]`` (read from
         the device once per epoch): the summed batch losses times the batch size,

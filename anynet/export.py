@@ -390,9 +390,9 @@ def export_onnx(model: Any, path: str | os.PathLike, /, *, outputs: Iterable[str
 
     Shapes
     ------
-    The graph's input ``x``: (N, *input_shape) in the model's dtype, N symbolic;
-    ``logits``/``probabilities``: (N, *output_shape); ``labels``: (N,) for the
-    multiclass losses, (N, *output_shape) for the binary ones.
+    The graph's input ``x``: ``(N, *input_shape)`` in the model's dtype, N symbolic;
+    ``logits``/``probabilities``: ``(N, *output_shape)``; ``labels``: (N,) for the
+    multiclass losses, ``(N, *output_shape)`` for the binary ones.
 
     Examples
     --------

@@ -85,7 +85,7 @@ def gradcheck(target: Any, *args: Any, eps: float = 1e-6, seed: int = 0, details
     Returns
     -------
     float
-        The largest :func:`relative_error` over all arrays checked (below 1e-6
+        The largest :func:`~anynet.gradcheck.relative_error` over all arrays checked (below 1e-6
         means the backward pass is right), or with ``details=True`` a dict
         naming each array's error.
 

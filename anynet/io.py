@@ -251,7 +251,7 @@ def save(model: Any, path: str | os.PathLike[str], *, opt_state: dict[str, Any] 
     optimizer : Optimizer, optional
         Saved as its class name and settings (a dataclass; a learning-rate
         :class:`~anynet.optim.Schedule` is saved the same way), so
-        :func:`load_checkpoint` can rebuild it.
+        :func:`~anynet.io.load_checkpoint` can rebuild it.
     extra : dict, optional
         Anything JSON-serializable (NumPy scalars are converted), e.g. the epoch,
         the history, ``numpy.random.Generator.bit_generator.state``.

@@ -68,7 +68,7 @@ class Sequential:
 
     Shapes
     ------
-    x : (N, *input_shape) -> y : (N, *output_shape).
+    x : ``(N, *input_shape)`` -> y : ``(N, *output_shape)``.
 
     Examples
     --------
@@ -169,7 +169,7 @@ class Sequential:
                 key: Array | None = None, xp: Any = None, state: Params | None = None
                 ) -> tuple[Array, list[Any]]:
         """Pure forward pass: ``(y, caches)``, one cache per layer (layer state from
-        ``state``, default :attr:`state`; ``engine.forward`` also returns its update)."""
+        ``state``, default ``self.state``; ``engine.forward`` also returns its update)."""
         y, caches, _ = self.engine.forward(params, self.state if state is None else state, x,
                                            training=training, key=key, xp=xp)
         return y, caches
@@ -195,7 +195,7 @@ class Sequential:
 
         Compiled with ``jax.jit`` on JAX (when ``jit``); ``x`` and ``t`` are one
         batch already on the backend. ``seed`` drives dropout together with
-        ``opt_state["step"]``. A model with layer state (:attr:`state` not all
+        ``opt_state["step"]``. A model with layer state (``self.state`` not all
         empty: BatchNorm) takes it as a fifth argument and returns its update
         fourth: ``(params, opt_state, x, t, state) -> (params, opt_state, loss, state)``.
 
@@ -267,7 +267,7 @@ class Sequential:
 
     def check_targets(self, t: Any, loss: Loss, *, n: int | None = None, name: str = "t",
                       where: str = "fit") -> Array:
-        """Targets checked for ``loss`` (the loss's own rules: :meth:`Loss.check_targets`)
+        """Targets checked for ``loss`` (the loss's own rules: :meth:`anynet.losses.Loss.check_targets`)
         and put on the backend: class labels as integers, anything else in the model's dtype.
         ``n``: the number of samples they must have."""
         be = self.backend
@@ -324,7 +324,7 @@ class Sequential:
 
         Shapes
         ------
-        x (N, *input_shape) -> (N, C) rows summing to 1, or (N, 1) P(class 1).
+        x ``(N, *input_shape)`` -> (N, C) rows summing to 1, or (N, 1) P(class 1).
 
         Examples
         --------
@@ -347,7 +347,7 @@ class Sequential:
 
         Shapes
         ------
-        x (N, *input_shape) -> (N,) integers of the model's backend.
+        x ``(N, *input_shape)`` -> (N,) integers of the model's backend.
 
         Examples
         --------
@@ -368,7 +368,7 @@ class Sequential:
         value : float
             Mean loss over the batch, plus the regularization penalty.
         grads : list of dict
-            The structure and shapes of :attr:`params`.
+            The structure and shapes of ``self.params``.
         """
         loss = losses.get(loss)
         X = self.check_inputs(x, where="loss_and_grads")

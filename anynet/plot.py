@@ -280,7 +280,7 @@ def confusion_matrix(model_or_predictions: Any, x: Any = None, t: Any = None,
 
     Shapes
     ------
-    x (N, *input_shape), t (N,) -> a (C, C) matrix.
+    x ``(N, *input_shape)``, t (N,) -> a (C, C) matrix.
 
     Examples
     --------
@@ -434,7 +434,7 @@ def feature_maps(model: Any, x: Any, path: str | os.PathLike | None = None, *, l
 
     Shapes
     ------
-    x (*input_shape) or (1, *input_shape) -> ``out_channels`` images of Ho x Wo.
+    x ``(*input_shape)`` or ``(1, *input_shape)`` -> ``out_channels`` images of Ho x Wo.
 
     Examples
     --------

@@ -250,7 +250,7 @@ class Backend:
 
     def put_batch(self, a: Any, *, axis: int = 0) -> Any:
         """Place an array whose ``axis`` runs over samples for computing: as it is on
-        one device; split along ``axis`` over :attr:`devices` for data-parallel training
+        one device; split along ``axis`` over ``self.devices`` for data-parallel training
         (where that axis divides evenly; replicated otherwise)."""
         return a
 

@@ -14,7 +14,7 @@ class Dropout(Layer):
     """Zero each element with probability ``p`` in training and scale the rest by ``1/(1-p)``.
 
     In inference (``training=False``) it is the identity. The mask is a pure
-    function of ``key`` (see :mod:`anynet._random`), so the same seed drops the
+    function of ``key`` (see ``anynet._random``), so the same seed drops the
     same units on every backend, and the step stays compilable.
 
     Shapes: any -> same.

@@ -1,7 +1,7 @@
 """Pooling on channels-last images: max, average, and global average.
 
 The windows come from the same gathers as :class:`~anynet.layers.Conv2D`
-(see :mod:`anynet._windows`): a (N, Ho*Wo, k*k, C) stack of windows,
+(see ``anynet._windows``): a (N, Ho*Wo, k*k, C) stack of windows,
 reduced over its window axis; the backward pass is the second gather, each
 input pixel summing the gradient of the window entries that read it.
 
@@ -131,7 +131,7 @@ class MaxPool2D(_Pool2D):
     """The largest value of each ``pool_size`` window (no padding; windows that do not fit are dropped).
 
     Ties: the whole gradient goes to the first maximum in window order (row by
-    row), on every backend (see :mod:`anynet.layers.pooling`).
+    row), on every backend (see the docstring of ``anynet.layers.pooling``).
 
     Parameters
     ----------
