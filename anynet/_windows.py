@@ -103,9 +103,11 @@ def gather_back(xp: Any, dcols: Array, back: Array, pads: bool, shape: tuple[int
     if pads:  # the zero entry that the sentinel index P reads
         dcols = xp.concat([dcols, xp.zeros((n, 1, c), dtype=dcols.dtype, device=device_of(dcols))],
                           axis=1)
-    g = xp.take(dcols, xp.reshape(back, (-1,)), axis=1)  # (N, kmax*H*W, C)
-    if kmax > 1:
-        g = xp.sum(xp.reshape(g, (n, kmax, h * w, c)), axis=1)
+    # one gather per row of the table, added up: the same sums as one (N, kmax*H*W, C) gather
+    # reduced over kmax, without that intermediate (measured 2.8 -> 2.2 ms on W4's second conv)
+    g = xp.take(dcols, back[0, ...], axis=1)  # (N, H*W, C)
+    for r in range(1, kmax):
+        g += xp.take(dcols, back[r, ...], axis=1)  # in place on the fresh gather (rebinds on JAX)
     return xp.reshape(g, (n, h, w, c))
 
 

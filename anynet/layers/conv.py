@@ -234,7 +234,11 @@ class Conv2D(Layer):
             dx = xp.concat(parts, axis=0) if need_dx else None
         grads["W"] = xp.reshape(dW, tuple(params["W"].shape))
         if self.bias:
-            grads["b"] = xp.sum(dy2, axis=0)  # db = sum of dy over the batch and every pixel
+            # db = sum of dy over the batch and every pixel, as a product with ones: NumPy's
+            # float32 sum down a tall array's columns adds row after row; BLAS blocks it, 4x
+            # faster and 2.4x closer to the float64 sum on W4's first conv (43,264 rows)
+            ones = xp.ones((1, dy2.shape[0]), dtype=dy2.dtype, device=device_of(dy2))
+            grads["b"] = xp.reshape(ones @ dy2, (o,))
         return dx, grads
 
     def _col2im(self, xp: Any, dy2: Array, Wm: Array, back: Array, t: _windows.Tables,
