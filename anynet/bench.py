@@ -30,6 +30,7 @@ import argparse
 import functools
 import itertools
 import math
+import os
 import platform
 import resource
 import statistics
@@ -432,14 +433,65 @@ def devices_epoch(n_devices: int, workload: str = "mnist", *, steps: int = 20, e
     models = {name: Sequential(layers.mlp(w.sizes[0], w.sizes[1:-1], w.sizes[-1]), seed=0, backend="jax",
                                devices=devs)
               for name, devs in (("1 device", None), (f"{n_devices} devices", n_devices))}
-    times: dict[str, list[float]] = {name: [] for name in models}
+
+    def fit(model: Sequential) -> Callable[[], None]:
+        return lambda: model.fit(x, t, loss=loss, optimizer=opt, epochs=epochs, batch_size=w.batch, verbose=0,
+                                 shuffle=False)
+
+    runs = {name: fit(model) for name, model in models.items()}
+    params = [(to_numpy(d["W"]), to_numpy(d["b"])) for d in models["1 device"].params if d]
+    for name, devs in (("jax-jit, 1 device", 1), (f"jax-jit, {n_devices} devices", n_devices)):
+        runs[name] = _jax_sharded_epochs(params, x, t, w.batch, devs, epochs)
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(repeats + 1):  # the first round compiles
-        for name, model in models.items():
+        for name, run in runs.items():
             t0 = time.perf_counter()
-            model.fit(x, t, loss=loss, optimizer=opt, epochs=epochs, batch_size=w.batch, verbose=0, shuffle=False)
+            run()
             if r:
                 times[name].append((time.perf_counter() - t0) / epochs)
     return times
+
+
+def _jax_sharded_epochs(params, x, t, batch: int, n_devices: int, epochs: int) -> Callable[[], None]:
+    """The hand-written peer of ``--devices``: an MLP's SGD epoch as one ``jax.jit`` of a
+    ``lax.scan`` over the batches, the batch axis split over a one-axis mesh of ``n_devices``
+    (``NamedSharding``), the parameters replicated: JAX's own data parallelism, no anynet."""
+    import jax  # a peer, written in its own library on purpose
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    kw = {}
+    auto = getattr(getattr(jax.sharding, "AxisType", None), "Auto", None)
+    if auto is not None:  # JAX >= 0.7: explicit axes would need the contraction's sharding spelled out
+        kw["axis_types"] = (auto,)
+    mesh = Mesh(np.asarray(jax.devices()[:n_devices], dtype=object), ("data",), **kw)
+    steps = x.shape[0] // batch
+    split = NamedSharding(mesh, PartitionSpec(None, "data"))
+    X = jax.device_put(x[:steps * batch].reshape(steps, batch, -1), split)
+    T = jax.device_put(t[:steps * batch].reshape(steps, batch).astype(np.int32), split)
+    state = {"P": jax.device_put([(jnp.asarray(W), jnp.asarray(b)) for W, b in params], NamedSharding(mesh, PartitionSpec()))}
+
+    def loss_fn(P, xb, tb):
+        h = xb
+        for i, (W, b) in enumerate(P):
+            h = h @ W.T + b[None, :]
+            if i < len(P) - 1:
+                h = jax.nn.relu(h)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h, axis=-1), tb[:, None], axis=1))
+
+    def body(P, batch_xt):
+        value, g = jax.value_and_grad(loss_fn)(P, *batch_xt)
+        return jax.tree_util.tree_map(lambda p, d: p - LR * d, P, g), value
+
+    # the data as arguments, not closed over: a captured array would become a constant of the program
+    epoch = jax.jit(lambda P, X, T: jax.lax.scan(body, P, (X, T)))
+
+    def run() -> None:
+        for _ in range(epochs):
+            state["P"], values = epoch(state["P"], X, T)
+            float(values[-1])  # one host read per epoch, as fit
+
+    return run
 
 
 # --------------------------------------------------------------------- driver
@@ -548,8 +600,6 @@ def run(workloads: Sequence[str] = ("digits", "mnist"), backends: Sequence[str] 
 
 
 def _devices_main(n: int, workload: str, repeats: int) -> int:
-    import os
-
     if n > 1 and "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os.environ.get(
             "XLA_FLAGS", ""):  # before JAX starts: without GPUs, simulate the devices on the CPU
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
@@ -560,12 +610,13 @@ def _devices_main(n: int, workload: str, repeats: int) -> int:
           f"{w.batch}), {n} devices against 1, taking turns ({min(repeats, 5)} rounds); devices: "
           f"{', '.join(map(str, be.visible_devices()[:n]))}")
     times = devices_epoch(n, workload, repeats=min(repeats, 5))
-    one, many = (statistics.median(v) for v in times.values())
+    one, many, peer_one, peer_many = (statistics.median(v) for v in times.values())
     for name, v in times.items():
-        print(f"  {name:<10} {statistics.median(v) * 1e3:8.1f} ms/epoch ({_range(v)})")
+        print(f"  {name:<22} {statistics.median(v) * 1e3:8.1f} ms/epoch ({_range(v)})")
     on_cpu = all(getattr(d, "platform", "") == "cpu" for d in be.visible_devices()[:n])
-    print(f"  {n} devices / 1 device: {many / one:.2f}x"
-          + (" (simulated CPU devices sharing the cores: the cost of the sharding, target <= 1.2x)" if on_cpu else ""))
+    print(f"  anynet {n} devices / 1 device: {many / one:.2f}x"
+          + (" (simulated CPU devices sharing the cores: the cost of the sharding, aim <= 1.2x)" if on_cpu else ""))
+    print(f"  jax-jit {n} devices / 1 device: {peer_many / peer_one:.2f}x (JAX's own data parallelism, hand-written)")
     return 0
 
 
@@ -745,6 +796,30 @@ def _table(w: Workload, rows: list[Result], peak: float) -> str:
     return "\n".join(lines)
 
 
+def _limit_threads(n: int) -> Any:
+    """Every library to ``n`` threads: BLAS and OpenMP pools (threadpoolctl), PyTorch's intra-op pool,
+    and XLA's CPU runtime where ``n == 1`` (its flags count only before JAX starts). Returns the
+    threadpoolctl limiter, which must stay alive."""
+    if n == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+        if "jax" in sys.modules:
+            print("anynet bench: JAX had already started: its thread count is its own", file=sys.stderr)
+    try:
+        import threadpoolctl  # optional: scikit-learn's dependency
+    except ImportError:
+        raise SystemExit("anynet bench --threads needs threadpoolctl: pip install threadpoolctl") from None
+    limiter = threadpoolctl.threadpool_limits(n)
+    try:
+        import torch  # a peer: its own pool, and the torch backend's
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(n)
+    print(f"threads: {n} per library (--threads)")
+    return limiter
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="anynet bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default="digits,mnist",
@@ -762,7 +837,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "simulated devices)")
     p.add_argument("--inference", action="store_true",
                    help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs the onnx extra: pip install '.[onnx]')")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="limit every library to N threads (BLAS, PyTorch's pool, and XLA's CPU runtime for N=1): "
+                        "a like-for-like comparison per core (default: each library's own)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads must be a positive int, got {args.threads}")
+        limiter = _limit_threads(args.threads)  # noqa: F841 -- kept for the whole run
     if args.devices is not None:
         return _devices_main(args.devices, [s for s in args.workloads.split(",") if s][-1], args.repeats)
     if args.inference:  # its own module
@@ -782,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(wl, [b for b in args.backends.split(",") if b], **kw)
     if w4:
         run_w4([b for b in args.backends.split(",") if b in ("numpy", "jax", "torch")],
-               repeats=2 if args.quick else min(args.repeats, 5), steps=2 if args.quick else W4_STEPS)
+               repeats=2 if args.quick else args.repeats, steps=2 if args.quick else W4_STEPS)
     return 0
 
 
