@@ -324,10 +324,10 @@ def _check_train_args(args: argparse.Namespace) -> None:
     if args.data:
         path = Path(args.data)
         if _own_file(args):
-            for option, name in (("--data", args.data), ("--target", args.target)):
-                if option == "--data" or path.suffix.lower() == ".npy":
-                    if not Path(name).is_file():
-                        raise FileNotFoundError(f"{option} {name!r}: no such file")
+            files = [("--data", args.data)] + [("--target", args.target)] * (path.suffix.lower() == ".npy")
+            for option, name in files:
+                if not Path(name).is_file():
+                    raise FileNotFoundError(f"{option} {name!r}: no such file")
             return
         if not path.exists():
             hint = f" (for the bundled dataset: --dataset {args.data})" if args.data in datasets.DATASETS else ""
@@ -480,6 +480,23 @@ def _read_inputs(path: str) -> Any:
         raise ValueError(f"--input: {exc}") from None  # the message names the file
 
 
+def _read_inputs_for(path: str, extra: dict[str, Any]) -> Any:
+    """``_read_inputs``, with a hint where the rows still hold the target column of a model
+    trained by ``anynet train --data FILE.csv --target COLUMN``."""
+    target, features = extra.get("target"), extra.get("feature_names") or []
+    hint = f"leave out the target column {target!r}: the model predicts it"
+    try:
+        x = _read_inputs(path)
+    except ValueError as exc:
+        if target is not None and "is not a number" in str(exc):
+            raise ValueError(f"{exc} (if that is the column the model was trained to predict: {hint})") from None
+        raise
+    if target is not None and features and x.ndim == 2 and x.shape[1] == len(features) + 1:
+        raise ValueError(f"--input {path!r} has {x.shape[1]} columns, one more than the model's {len(features)} "
+                         f"features ({', '.join(features)}): {hint}")
+    return x
+
+
 def _write_outputs(path: str, values: Any) -> None:
     p = Path(path)
     if p.suffix == ".npy":
@@ -499,7 +516,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     use(resolve_backend(args.backend, args.device))
     ckpt = io.load_checkpoint(args.model)
     model, extra = ckpt.model, ckpt.extra or {}
-    x = _read_inputs(args.input)
+    x = _read_inputs_for(args.input, extra)
     if extra.get("mean") is not None and args.standardize is not False:  # the training set's standardization
         mean, std = np.asarray(extra["mean"]), np.asarray(extra["std"])
         if args.standardize is None:  # not asked for by name: refuse rows standardized already

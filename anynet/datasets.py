@@ -1038,9 +1038,9 @@ def _labelled(name: str, x: np.ndarray, t: np.ndarray, *, task: str, test_size: 
     classes = None
     if task != "regression":
         classes, ids = np.unique(t, return_inverse=True)
-        whole = not numeric or t.dtype.kind in "biu" or bool(np.all(t == np.round(t)))
-        if task == "auto" and not (whole and len(classes) <= min(_MAX_AUTO_CLASSES, n // 2)):
-            classes = None  # numbers with fractions, or too many distinct ones: regression
+        whole = t.dtype.kind in "biu" or (numeric and bool(np.all(t == np.round(t))))
+        if task == "auto" and numeric and not (whole and len(classes) <= min(_MAX_AUTO_CLASSES, n // 2)):
+            classes = None  # numbers with fractions, or too many distinct ones: regression (words: classes)
     if classes is None:
         if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
             raise ValueError(f"{where}: test_size must be in (0, 1), got {test_size!r}")

@@ -92,6 +92,9 @@ def test_csv_with_word_labels_trains_and_predict_prints_the_names(anynet_cmd, tm
     predicted = out.split()
     assert len(predicted) == len(x) and set(predicted) <= set(SPECIES)
     assert np.mean(np.asarray(predicted) == labels) >= 0.9
+    # the training file itself, target column and all: the error says to leave the target out
+    code, _, err = anynet_cmd("predict", "--model", model, "--input", data)
+    assert code == 1 and "leave out the target column 'species'" in err
 
 
 def test_csv_without_header_takes_a_column_index(anynet_cmd, tmp_path):
@@ -162,6 +165,19 @@ def test_task_option_overrides_the_guess(anynet_cmd, tmp_path):
     data = write_csv(tmp_path / "a.csv", x, labels)
     code, _, err = anynet_cmd("train", "--data", data, "--target", "species", "--task", "regression")
     assert code == 1 and "the targets are text ('" in err and "regression needs numbers" in err
+
+
+def test_auto_task_words_are_classes_and_many_whole_numbers_are_values(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(404, 2))
+    words = [f"w{i:03d}" for i in range(202)] * 2  # 202 classes, two rows each: words are always labels
+    write_csv(tmp_path / "w.csv", x, words, header="a,b,t")
+    data = an.datasets.load_csv(tmp_path / "w.csv", "t", test_size=0.5)
+    assert data.n_classes == 202 and data.t_train.dtype == np.int64
+    prices = rng.integers(10_000, 90_000, size=404)  # whole numbers, nearly all distinct: values
+    write_csv(tmp_path / "p.csv", x, prices, header="a,b,price")
+    data = an.datasets.load_csv(tmp_path / "p.csv", "price")
+    assert data.class_names == () and data.t_train.dtype == np.float32
 
 
 # ------------------------------------------------------------------ mistakes, before training
