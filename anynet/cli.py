@@ -281,7 +281,7 @@ def _csv_columns(path: str) -> str:
     except OSError:
         return ""
     first = next((line for line in head.splitlines() if line.strip()), "")
-    names = [c.strip() for c in first.split(",")][:30]
+    names = ["".join(ch if ch.isprintable() else "?" for ch in c.strip()[:40]) for c in first.split(",")[:30]]
     return f" (its first line: {', '.join(names)})" if names and names != [""] else ""
 
 
