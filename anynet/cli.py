@@ -18,6 +18,7 @@ libraries, the backend and its device (``anynet._cli_checks``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -42,7 +43,8 @@ from ._cli_checks import (
 )
 from ._version import __version__
 from .backends import available_backends, backend, get_backend, to_numpy, use
-from .losses import SoftmaxCrossEntropy
+from .callbacks import EarlyStopping
+from .losses import L2, MSE, SoftmaxCrossEntropy
 from .model import Sequential
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "maxout")
@@ -74,6 +76,32 @@ def _positive(kind: type) -> Any:
         return v
 
     return parse
+
+
+def _fraction(low_open: bool) -> Any:
+    """A number in (0, 1) (``low_open``) or in [0, 1)."""
+    interval = "(0, 1)" if low_open else "[0, 1)"
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
+        if not ((v > 0.0 if low_open else v >= 0.0) and v < 1.0):
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return v
+
+    return parse
+
+
+def _nonnegative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not v >= 0.0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
 
 
 def _seed(text: str) -> int:
@@ -122,16 +150,22 @@ def _parser() -> argparse.ArgumentParser:
                    "the backend has none such (default: the backend's default device)")
     src = t.add_mutually_exclusive_group()
     src.add_argument("--dataset", default="digits", choices=datasets.DATASETS, help="bundled or generated dataset")
-    src.add_argument("--data", default=None, metavar="DIR",
-                     help="a directory of MNIST-style IDX files (.gz or not) instead of --dataset")
+    src.add_argument("--data", default=None, metavar="PATH",
+                     help="your own data instead of --dataset: a .csv file (with --target COLUMN), a .npy "
+                          "file of features (with --target LABELS.npy), or a directory of MNIST-style IDX "
+                          "files (.gz or not)")
+    _add_own_data_options(t)
     t.add_argument("--epochs", type=_positive(int), default=None,
-                   help="passes over the data (default: 30 for digits, more for the small sets)")
+                   help="passes over the data (default: 30 for digits, more for the small sets; for your own "
+                        "files 20,000 samples' worth, 10 to 100 epochs)")
     t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
                    help="mlp: the MLP of --hidden; cnn: " + _CNN_HELP)
     t.add_argument("--hidden", type=_hidden, default=(128, 64), help="hidden layer sizes (default: 128,64)")
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="the hidden layers' activation")
+    _add_regularization_options(t)
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                   help="sgd and nesterov use momentum 0.9 (default: sgd for the mlp, adam for the cnn)")
+                   help="sgd and nesterov use momentum 0.9 (default: sgd for the mlp, adam for the cnn and for "
+                        "regression)")
     t.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
     t.add_argument("--batch-size", type=_positive(int), default=32, help="samples per training step")
@@ -186,16 +220,99 @@ _CNN_FEATURES, _CNN_HIDDEN, _CNN_EPOCHS = (32, 64, "M"), (128,), 8
 _CNN_HELP = "conv 3x3 32, conv 3x3 64, max pool 2, dense 128 (ReLU, padding same)"
 
 
-def _cnn_layers(n_features: int, n_classes: int) -> tuple[list[Any], tuple[int, int]]:
+def _cnn_layers(n_features: int, n_classes: int, dropout: float = 0.0) -> tuple[list[Any], tuple[int, int]]:
     """The command line's CNN on rows of square grayscale images (the digits' 8x8, MNIST's 28x28)."""
     side = round(n_features ** 0.5)
     if side * side != n_features or side < 2:
         raise ValueError(f"--model cnn: expects square grayscale images (rows of H*H pixels, H >= 2), "
                          f"but the data has {n_features} features per sample")
-    return layers.cnn((side, side, 1), _CNN_FEATURES, _CNN_HIDDEN, n_classes, from_rows=True), (side, side)
+    return (layers.cnn((side, side, 1), _CNN_FEATURES, _CNN_HIDDEN, n_classes, from_rows=True, dropout=dropout),
+            (side, side))
 
 
-# ------------------------------------------------------------------ train
+# ------------------------------------------------------------------ train: your own data, regularization
+_OWN_SUFFIXES = (".csv", ".npy")
+
+
+def _add_own_data_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--target", default=None, metavar="COLUMN|FILE",
+                   help="with --data FILE.csv: the column of the targets, by its name in the header line or "
+                        "its 0-based index (-1: the last column; a file without a header takes an index); "
+                        "every other column is a feature and must hold numbers. With --data FEATURES.npy: a "
+                        ".npy file of the targets, one per row")
+    t.add_argument("--task", default=None, choices=datasets.TASKS,
+                   help="for --data FILE: what the targets are (default: auto: words, or whole numbers with few "
+                        "distinct values (at most 100, at most half the rows), are class labels, softmax "
+                        "cross-entropy; other numbers are regression values, mean squared error on "
+                        "standardized targets, reported as MAE and R^2)")
+    t.add_argument("--test-split", type=_fraction(True), default=None, metavar="F",
+                   help="hold out this fraction as the test set, of each class, seeded by --seed (default: "
+                        "0.2; an IDX directory has its own test files)")
+    t.add_argument("--val-split", type=_fraction(True), default=None, metavar="F",
+                   help="hold out the last fraction F of the (shuffled) training part for validation: val_loss "
+                        "per epoch, as Keras' validation_split (default: none, and the test set is evaluated "
+                        "after each epoch for the curves, never for a decision)")
+
+
+def _add_regularization_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--dropout", type=_fraction(False), default=0.0, metavar="P",
+                   help="drop this fraction of each hidden layer's outputs while training (Dropout after every "
+                        "hidden layer; off for evaluation and prediction)")
+    t.add_argument("--weight-decay", type=_nonnegative, default=0.0, metavar="L",
+                   help="L2 regularization: adds L * sum(W**2) over the weight matrices (not the biases) to "
+                        "the loss, the lecture's lambda R(W) (gradient 2 L W); with --optimizer adamw it is "
+                        "AdamW's decoupled weight decay instead (W -= lr * L * W each step; AdamW's own default "
+                        "0.01 when not given)")
+    t.add_argument("--patience", type=_seed, default=None, metavar="N",
+                   help="stop when val_loss has not improved for N epochs and restore the best epoch's weights "
+                        "(EarlyStopping); watches --val-split, 0.1 of the training part when not given, "
+                        "never the test set")
+
+
+def _own_file(args: argparse.Namespace) -> bool:
+    return args.data is not None and Path(args.data).suffix.lower() in _OWN_SUFFIXES
+
+
+def _csv_columns(path: str) -> str:
+    """The first line of ``path`` as a list of column names for a usage message, or "" if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return ""
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    names = ["".join(ch if ch.isprintable() else "?" for ch in c.strip()[:40]) for c in first.split(",")[:30]]
+    return f" (its first line: {', '.join(names)})" if names and names != [""] else ""
+
+
+def _train_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``anynet train``'s options together (a usage error), before anything runs."""
+    own = _own_file(args)
+    if args.data is None:
+        if args.target is not None:
+            return (f"--target picks the targets of your own --data FILE; --dataset {args.dataset} has its "
+                    "own labels")
+        if args.task is not None:
+            return f"--task applies to your own --data FILE; --dataset {args.dataset} is classification"
+        return None
+    suffix = Path(args.data).suffix.lower()
+    if not own:
+        for option in ("target", "task", "test_split"):
+            if getattr(args, option) is not None:
+                return (f"--{option.replace('_', '-')} applies to a .csv or .npy --data file; a directory of "
+                        "IDX files has its own labels and test files")
+        return None
+    if args.target is None:
+        if suffix == ".csv":
+            return (f"--data {args.data}: give --target COLUMN, the column of the targets (its name in the "
+                    f"header line, or a 0-based index){_csv_columns(args.data)}")
+        return f"--data {args.data}: give --target LABELS.npy, a .npy file with one target per row"
+    if suffix == ".npy" and Path(args.target).suffix.lower() != ".npy":
+        return (f"--data {args.data} is a .npy file of features: --target must be a .npy file of the targets, "
+                f"one per row, got {args.target!r}")
+    return None
+
+
 def _check_train_args(args: argparse.Namespace) -> None:
     """Everything that would otherwise fail after training: output paths, matplotlib, --data."""
     if args.save:
@@ -206,62 +323,143 @@ def _check_train_args(args: argparse.Namespace) -> None:
         check_plot(args.plot)
     if args.data:
         path = Path(args.data)
+        if _own_file(args):
+            files = [("--data", args.data)] + [("--target", args.target)] * (path.suffix.lower() == ".npy")
+            for option, name in files:
+                if not Path(name).is_file():
+                    raise FileNotFoundError(f"{option} {name!r}: no such file")
+            return
         if not path.exists():
             hint = f" (for the bundled dataset: --dataset {args.data})" if args.data in datasets.DATASETS else ""
             raise FileNotFoundError(f"--data {args.data!r}: no such directory; expected a directory of "
-                                    f"MNIST-style IDX files{hint}")
+                                    f"MNIST-style IDX files, a .csv or a .npy file{hint}")
         if not path.is_dir():
-            raise NotADirectoryError(f"--data {args.data!r}: not a directory; expected a directory of "
-                                     "MNIST-style IDX files")
+            raise NotADirectoryError(f"--data {args.data!r}: not a directory, nor a .csv or .npy file; "
+                                     "expected a directory of MNIST-style IDX files, a .csv table or .npy "
+                                     "features")
 
 
+def _train_data(args: argparse.Namespace) -> datasets.Dataset:
+    """The data ``anynet train`` trains on, read and checked in full before a model exists."""
+    if _own_file(args):
+        kw = dict(test_size=0.2 if args.test_split is None else args.test_split, seed=args.seed,
+                  task=args.task or "auto")
+        if Path(args.data).suffix.lower() == ".csv":
+            return datasets.load_csv(args.data, args.target, **kw)
+        return datasets.load_npy(args.data, args.target, **kw)
+    if args.data:
+        return datasets.load(Path(args.data), seed=args.seed)
+    return datasets.load(args.dataset, seed=args.seed, test_size=args.test_split)
+
+
+def _optimizer_and_penalty(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The optimizer and the regularizer of --weight-decay (AdamW: its decoupled decay instead)."""
+    if args.optimizer == "adamw" and args.weight_decay:
+        lr = _DEFAULT_LR["adamw"] if args.lr is None else args.lr
+        return optim.get("adamw", lr=lr, weight_decay=args.weight_decay), None
+    return make_optimizer(args.optimizer, args.lr), (L2(args.weight_decay) if args.weight_decay else None)
+
+
+def _fold_target_scale(model: Sequential, mean: float, std: float) -> None:
+    """Make a model trained on standardized targets ``(t - mean) / std`` predict raw targets:
+    its output layer ``y = x W^T + b`` becomes ``x (std W)^T + (std b + mean)``, exactly, so
+    ``predict``, ``anynet predict`` and ``anynet export`` need to know nothing of the scaling."""
+    last = model.params[-1]
+    if set(last) != {"W", "b"}:
+        raise RuntimeError(f"regression: the output layer {model.layers[-1]!r} is not a Linear layer")
+    be = model.backend
+    W, b = np.asarray(to_numpy(last["W"]), np.float64), np.asarray(to_numpy(last["b"]), np.float64)
+    model.params = [*model.params[:-1], {"W": be.asarray(W * std, dtype=model.dtype),
+                                         "b": be.asarray(b * std + mean, dtype=model.dtype)}]
+
+
+def _describe(args: argparse.Namespace, data: datasets.Dataset, val_split: float | None) -> str:
+    if data.class_names:
+        names = ", ".join(data.class_names[:6]) + (", ..." if len(data.class_names) > 6 else "")
+        what = f"{len(data.class_names)} classes" + (f" ({names})" if _own_file(args) else "")
+    else:
+        what = "regression (mean squared error on standardized targets; MAE and R^2 in the target's units)"
+    if val_split:
+        n = data.x_train.shape[0]
+        what += f"; the last {n - math.floor(n * (1 - val_split))} training samples validate (--val-split " \
+                f"{val_split})"
+    return what
+
+
+# ------------------------------------------------------------------ train
 def cmd_train(args: argparse.Namespace) -> int:
     _check_train_args(args)
     be = use(resolve_backend(args.backend, args.device))
-    data = datasets.load(Path(args.data) if args.data else args.dataset, seed=args.seed)
-    n_classes = len(data.class_names)
+    data = _train_data(args)
+    regression = not data.class_names
+    n_out = 1 if regression else len(data.class_names)
     if args.model == "cnn":
-        stack, shape = _cnn_layers(data.x_train.shape[1], n_classes)
+        stack, shape = _cnn_layers(data.x_train.shape[1], n_out, args.dropout)
         epochs = args.epochs or _CNN_EPOCHS
         model = Sequential(stack, seed=args.seed, dtype=args.dtype)
         args.optimizer = args.optimizer or "adam"
     else:
-        epochs = args.epochs or _DEFAULT_EPOCHS.get(data.name, 10)
-        model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_classes, activation=args.activation),
-                           seed=args.seed, dtype=args.dtype)
-        args.optimizer = args.optimizer or "sgd"
-    opt = make_optimizer(args.optimizer, args.lr)
-    loss = SoftmaxCrossEntropy()
+        if args.epochs:
+            epochs = args.epochs
+        elif _own_file(args):
+            epochs = min(100, max(10, 20_000 // data.x_train.shape[0]))
+        else:
+            epochs = _DEFAULT_EPOCHS.get(data.name, 10) if not args.data else 10
+        model = Sequential(layers.mlp(data.x_train.shape[1], args.hidden, n_out, activation=args.activation,
+                                      dropout=args.dropout), seed=args.seed, dtype=args.dtype)
+        args.optimizer = args.optimizer or ("adam" if regression else "sgd")  # sgd's 0.05 swings on MSE
+    opt, penalty = _optimizer_and_penalty(args)
+    loss: Any = MSE() if regression else SoftmaxCrossEntropy()
+    t_train, t_test = data.t_train, data.t_test
+    if regression:  # trained on standardized targets; folded back into the output layer afterwards
+        t_mean, t_std = float(np.mean(t_train, dtype=np.float64)), float(np.std(t_train, dtype=np.float64)) or 1.0
+        t_train, t_test = ((t - t_mean) / t_std for t in (t_train.reshape(-1, 1), t_test.reshape(-1, 1)))
+    val_split = args.val_split or (0.1 if args.patience is not None else None)
+    callbacks = [] if args.patience is None else [
+        EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True, verbose=0 if args.quiet else 1)]
     say = (lambda *a: None) if args.quiet else print
     say(f"anynet {__version__}: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} test "
-        f"samples, {n_classes} classes; backend {be.name} ({be.device}), {args.dtype}")
+        f"samples, {_describe(args, data, val_split)}; backend {be.name} ({be.device}), {args.dtype}")
+    extras = "".join([f", dropout {args.dropout}" if args.dropout else "",
+                      f", L2 weight decay {args.weight_decay}" if penalty is not None else ""])
     if args.model == "cnn":
-        say(f"model: {shape[0]}x{shape[1]}x1 images -> {_CNN_HELP} -> {n_classes}, "
-            f"{model.count_params():,} parameters; optimizer {opt!r}")
+        say(f"model: {shape[0]}x{shape[1]}x1 images -> {_CNN_HELP} -> {n_out}, "
+            f"{model.count_params():,} parameters{extras}; optimizer {opt!r}")
     else:
-        say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_classes))} "
-            f"({args.activation}), {model.count_params():,} parameters; optimizer {opt!r}")
+        say(f"model: {' -> '.join(str(s) for s in (data.x_train.shape[1], *args.hidden, n_out))} "
+            f"({args.activation}{extras}), {model.count_params():,} parameters; optimizer {opt!r}")
     t0 = time.perf_counter()
-    hist = model.fit(data.x_train, data.t_train, loss=loss, optimizer=opt, epochs=epochs,
+    hist = model.fit(data.x_train, t_train, loss=loss, optimizer=opt, epochs=epochs,
                      batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1,
-                     validation_data=(data.x_test, data.t_test), checkpoint=args.checkpoint,
-                     resume=args.resume)
+                     validation_data=None if val_split else (data.x_test, t_test),
+                     validation_split=val_split or 0.0, regularizer=penalty, callbacks=callbacks,
+                     metrics=["r2"] if regression else (), checkpoint=args.checkpoint, resume=args.resume)
     seconds = time.perf_counter() - t0
-    result = model.evaluate(data.x_test, data.t_test, loss=loss)
-    print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  "
-          f"({seconds:.1f}s training, {len(hist.epoch)} epochs, backend {be.name})")
-    if not args.quiet:  # per class, as scikit-learn's classification_report
+    done = f"({seconds:.1f}s training, {len(hist.epoch)} epochs, backend {be.name})"
+    if regression:
+        _fold_target_scale(model, t_mean, t_std)
+        result = model.evaluate(data.x_test, data.t_test.reshape(-1, 1), loss=loss, metrics=["mae", "r2"])
+        print(f"test MAE: {result['mae']:.4g}  test R^2: {result['r2']:.4f}  test MSE: {result['loss']:.4g}  "
+              f"{done}")
+    else:
+        result = model.evaluate(data.x_test, data.t_test, loss=loss)
+        print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}  {done}")
+    if not args.quiet and not regression:  # per class, as scikit-learn's classification_report
         pred = np.asarray(to_numpy(model.predict_classes(data.x_test)))
-        say(metrics.classification_report(np.asarray(data.t_test), pred, n_classes,
+        say(metrics.classification_report(np.asarray(data.t_test), pred, n_out,
                                           class_names=[str(c) for c in data.class_names]))
     if args.save:
-        io.save(model, args.save, extra={"dataset": data.name, "class_names": list(data.class_names),
-                                      "loss": "SoftmaxCrossEntropy",
-                                      "mean": None if data.mean is None else data.mean.tolist(),
-                                      "std": None if data.std is None else data.std.tolist()})
+        extra = {"dataset": data.name, "class_names": list(data.class_names),
+                 "loss": type(loss).__name__,
+                 "mean": None if data.mean is None else data.mean.tolist(),
+                 "std": None if data.std is None else data.std.tolist()}
+        if _own_file(args):
+            extra.update(task="regression" if regression else "classification", target=str(args.target),
+                         feature_names=list(data.feature_names))
+        io.save(model, args.save, extra=extra)
         say(f"model saved to {args.save}")
     if args.plot:
-        if data.x_train.shape[1] == 2:
+        if data.x_train.shape[1] == 2 and not regression:
             plot.decision_boundary(model, data.x_train, data.t_train, args.plot, class_names=data.class_names)
         else:
             plot.training_curves(hist, args.plot)
@@ -280,6 +478,23 @@ def _read_inputs(path: str) -> Any:
         return datasets.read_npy(p) if p.suffix == ".npy" else datasets.read_csv(p)
     except ValueError as exc:
         raise ValueError(f"--input: {exc}") from None  # the message names the file
+
+
+def _read_inputs_for(path: str, extra: dict[str, Any]) -> Any:
+    """``_read_inputs``, with a hint where the rows still hold the target column of a model
+    trained by ``anynet train --data FILE.csv --target COLUMN``."""
+    target, features = extra.get("target"), extra.get("feature_names") or []
+    hint = f"leave out the target column {target!r}: the model predicts it"
+    try:
+        x = _read_inputs(path)
+    except ValueError as exc:
+        if target is not None and "is not a number" in str(exc):
+            raise ValueError(f"{exc} (if that is the column the model was trained to predict: {hint})") from None
+        raise
+    if target is not None and features and x.ndim == 2 and x.shape[1] == len(features) + 1:
+        raise ValueError(f"--input {path!r} has {x.shape[1]} columns, one more than the model's {len(features)} "
+                         f"features ({', '.join(features)}): {hint}")
+    return x
 
 
 def _write_outputs(path: str, values: Any) -> None:
@@ -301,7 +516,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     use(resolve_backend(args.backend, args.device))
     ckpt = io.load_checkpoint(args.model)
     model, extra = ckpt.model, ckpt.extra or {}
-    x = _read_inputs(args.input)
+    x = _read_inputs_for(args.input, extra)
     if extra.get("mean") is not None and args.standardize is not False:  # the training set's standardization
         mean, std = np.asarray(extra["mean"]), np.asarray(extra["std"])
         if args.standardize is None:  # not asked for by name: refuse rows standardized already
@@ -399,6 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "train" and args.resume and not args.checkpoint:
         parser.error("train: --resume needs --checkpoint FILE (the file to resume from)")
+    if args.command == "train" and (problem := _train_usage(args)):
+        parser.error(f"train: {problem}")
     try:
         return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
                 "export": cmd_export,

@@ -1,13 +1,15 @@
-"""Datasets as host (NumPy) arrays: bundled tables, 2-D toy sets, MNIST-style IDX files.
+"""Datasets as host (NumPy) arrays: bundled tables, 2-D toy sets, MNIST-style IDX files, your own files.
 
-Three sources, one result, a :class:`Dataset` with a seeded, stratified
+Four sources, one result, a :class:`Dataset` with a seeded, stratified
 train/test split and the class names:
 
 * bundled tables: ``digits`` (8x8 images), ``iris``, ``wine``, ``breast_cancer``
   (see ``anynet/data/README.md`` for their origin and license);
 * 2-D toy sets, generated from the seed, as in the ConvNetJS classify2d demo:
   ``spiral``, ``moons``, ``circles``, ``xor``, ``blobs`` (``make_spiral``, ...);
-* a directory with MNIST-style IDX files (``load_idx``; nothing is downloaded).
+* a directory with MNIST-style IDX files (``load_idx``; nothing is downloaded);
+* your own labelled data: a CSV table with a target column (``load_csv``) or a pair
+  of ``.npy`` files (``load_npy``), class labels or regression values.
 
 Its file readers (``read_idx``, ``read_csv``) check what a file declares before
 they read or allocate it, and refuse more than ``max_bytes`` (default 2 GiB).
@@ -40,10 +42,13 @@ import numpy as np  # host-side file reading, point generation and splitting onl
 __all__ = [
     "DATASETS",
     "Dataset",
+    "TASKS",
     "load",
     "load_breast_cancer",
     "load_digits",
+    "load_csv",
     "load_idx",
+    "load_npy",
     "load_iris",
     "load_wine",
     "make_blobs",
@@ -66,7 +71,9 @@ class Dataset:
     ----------
     x_train, x_test : ndarray (N, D) float32
     t_train, t_test : ndarray (N,) int64 labels in ``[0, len(class_names))``
+        (float32 values for a regression table of :func:`load_csv`/:func:`load_npy`)
     class_names : tuple of str
+        Empty for regression targets.
     name : str
     feature_names : tuple of str
         Empty where the features have no names (pixels, toy coordinates).
@@ -181,8 +188,9 @@ def _make(name: str, x_tr: np.ndarray, t_tr: np.ndarray, x_te: np.ndarray, t_te:
         std = x_tr.std(axis=0, dtype=np.float64)
         std = np.where(std > 0, std, 1.0)  # a constant feature stays 0 instead of NaN
         x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
-    return Dataset(x_tr.astype(np.float32), t_tr.astype(np.int64), x_te.astype(np.float32),
-                   t_te.astype(np.int64), tuple(class_names), name, tuple(feature_names), mean, std)
+    t_type = np.int64 if class_names else np.float32  # labels, or regression values (load_csv, load_npy)
+    return Dataset(x_tr.astype(np.float32), t_tr.astype(t_type), x_te.astype(np.float32),
+                   t_te.astype(t_type), tuple(class_names), name, tuple(feature_names), mean, std)
 
 
 # ---------------------------------------------------------------- bundled tables
@@ -695,33 +703,7 @@ def read_csv(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
     _check_max_bytes(max_bytes, "read_csv")
     path = Path(path)
     where = f"read_csv: {path}"
-    size = path.stat().st_size  # FileNotFoundError as it is
-    if size > max_bytes:
-        raise ValueError(f"{where} is {size} bytes, more than max_bytes={max_bytes}; pass a larger "
-                         "max_bytes= to read a file you trust")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
-                         ) from None
-    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
-    if control is not None:
-        number = text.count("\n", 0, control.start()) + 1
-        raise ValueError(f"{where} line {number} has the control character {control.group()!r}: "
-                         "not a text file of numbers")
-    lines = [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
-    if not lines:
-        raise ValueError(f"{where} is empty: no rows of numbers")
-    for number, line in lines[:2]:  # the usual mistakes, named before the general check below
-        for sep, name in ((";", "';'"), ("\t", "a tab")):
-            if sep in line and "," not in line:
-                raise ValueError(f"{where} line {number} has {name} between values: anynet reads "
-                                 "comma-separated values (save with sep=',')")
-    for number, line in lines:
-        if '"' in line or "'" in line:
-            raise ValueError(f"{where} line {number} has quoted fields: anynet reads plain numbers only "
-                             f"({line[:60]!r})")
+    lines = _csv_lines(path, max_bytes, where)
     rows = lines[1:] if lines[0][1] and not _is_numeric_row(lines[0][1]) else lines
     if not rows:
         raise ValueError(f"{where} has a header line and no rows of numbers")
@@ -747,6 +729,40 @@ def read_csv(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
         raise ValueError(f"{where} line {rows[r][0]} column {c + 1} is {values[r, c]}: inputs must be "
                          "finite numbers")
     return values
+
+
+def _csv_lines(path: Path, max_bytes: int, where: str, plain: str = "plain numbers only") -> list[tuple[int, str]]:
+    """The non-blank lines of a comma-separated text file, numbered from 1 and stripped, after
+    the checks every CSV reader here makes before it parses a value: size, UTF-8, control
+    characters, emptiness, another separator, quoted fields."""
+    size = path.stat().st_size  # FileNotFoundError as it is
+    if size > max_bytes:
+        raise ValueError(f"{where} is {size} bytes, more than max_bytes={max_bytes}; pass a larger "
+                         "max_bytes= to read a file you trust")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
+                         ) from None
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control is not None:
+        number = text.count("\n", 0, control.start()) + 1
+        raise ValueError(f"{where} line {number} has the control character {control.group()!r}: "
+                         "not a text file of numbers")
+    lines = [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
+    if not lines:
+        raise ValueError(f"{where} is empty: no rows of numbers")
+    for number, line in lines[:2]:  # the usual mistakes, named before the general check below
+        for sep, name in ((";", "';'"), ("\t", "a tab")):
+            if sep in line and "," not in line:
+                raise ValueError(f"{where} line {number} has {name} between values: anynet reads "
+                                 "comma-separated values (save with sep=',')")
+    for number, line in lines:
+        if '"' in line or "'" in line:
+            raise ValueError(f"{where} line {number} has quoted fields: anynet reads {plain} "
+                             f"({line[:60]!r})")
+    return lines
 
 
 def _is_number(cell: str) -> bool:
@@ -801,6 +817,254 @@ def read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
         raise ValueError(f"{where} changed while it was read")
     a = np.frombuffer(values, dtype=dtype)
     return (a.reshape(shape[::-1]).T if fortran else a.reshape(shape)).astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------- your own labelled data
+#: What :func:`load_csv` and :func:`load_npy` may take the targets for.
+TASKS: tuple[str, ...] = ("auto", "classification", "regression")
+_MAX_AUTO_CLASSES = 100  # "auto": whole numbers with more distinct values than this are regression targets
+
+
+def load_csv(path: str | os.PathLike, target: str | int, *, test_size: float = 0.2, seed: int = 0,
+             task: str = "auto", standardize: bool = True, max_bytes: int = _DEFAULT_MAX_BYTES) -> Dataset:
+    """A labelled table from a comma-separated file, split and standardized as the bundled tables.
+
+    The ``target`` column holds the targets; every other column is a feature and must hold
+    numbers. The file is checked as :func:`read_csv` checks its input (UTF-8 text, commas, no
+    quotes, the same count of values on every line, at most ``max_bytes``), and every
+    problem is a ``ValueError`` that names the line and the column: an empty cell, a word or
+    ``nan`` among the features, a target column that is not there (the message lists the
+    columns).
+
+    Parameters
+    ----------
+    path : str or path
+        One row per sample; an optional first line of column names (a header).
+    target : str or int
+        The target column: its name in the header line, or its 0-based index (negative
+        counts from the end: ``-1`` is the last column), with or without a header. Given
+        an index, the first line is a header if any of its other cells is not a number.
+    test_size : float
+        Fraction held out as the test set (default 0.2): of each class, seeded, as
+        :func:`stratified_split`; for regression a seeded random part.
+    seed : int
+        Seeds the split: the same seed, the same split.
+    task : {"auto", "classification", "regression"}
+        ``"auto"``: targets that are words, or whole numbers with few distinct values (at
+        most 100, and at most half as many as the rows), are class labels; other numbers
+        are regression targets.
+    standardize : bool
+        Standardize every feature with the TRAINING part's mean and std (default True;
+        ``Dataset.mean``/``std`` keep them, and ``anynet predict`` applies them).
+    max_bytes : int
+        Refuse a larger file (default 2 GiB).
+
+    Returns
+    -------
+    Dataset
+        For classification ``t`` holds class ids 0..K-1, the labels in sorted order
+        (numbers by value, words alphabetically), and ``class_names`` the labels as text;
+        for regression ``t`` holds the values (float32) and ``class_names`` is empty.
+        ``feature_names`` are the header's names (empty without a header); ``name`` is the
+        file's name without its suffix.
+
+    Shapes: x_train (N_train, D) float32, t_train (N_train,); the same for the test part.
+
+    Examples
+    --------
+    >>> import os, tempfile, anynet as an
+    >>> rows = [f"{i % 7},{i % 5},{'big' if i % 7 > 3 else 'small'}" for i in range(40)]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "sizes.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("width,height,size\\n" + "\\n".join(rows) + "\\n")
+    ...     data = an.datasets.load_csv(path, "size")
+    ...     an.datasets.load_csv(path, "colour")
+    Traceback (most recent call last):
+    ...
+    ValueError: load_csv: .../sizes.csv has no column 'colour'; its columns are 'width', 'height', 'size'
+    >>> data, data.class_names, data.feature_names
+    (Dataset('sizes', train=(32, 2), test=(8, 2), classes=2), ('big', 'small'), ('width', 'height'))
+    """
+    _check_max_bytes(max_bytes, "load_csv")
+    _check_task(task, "load_csv")
+    path = Path(path)
+    where = f"load_csv: {path}"
+    lines = _csv_lines(path, max_bytes, where, plain="plain values: numbers, and labels without quotes or commas")
+    first = [c.strip() for c in lines[0][1].split(",")]
+    width = len(first)
+    col, header = _target_column(target, first, where)
+    rows = lines[1:] if header else lines
+    if not rows:
+        raise ValueError(f"{where} has a header line and no rows")
+    for number, line in rows:
+        if line.count(",") + 1 != width:
+            raise ValueError(f"{where} line {number} has {line.count(',') + 1} values but line "
+                             f"{lines[0][0]} has {width}")
+    cells = np.char.strip(np.asarray(",".join(line for _, line in rows).split(","), dtype=np.str_))
+    cells = cells.reshape(len(rows), width)
+    numbers = [number for number, _ in rows]
+    label = [f"column {first[i]!r}" if header else f"column {i}" for i in range(width)]
+    features = [i for i in range(width) if i != col]
+    x = np.empty((len(rows), len(features)), dtype=np.float64)
+    for j, i in enumerate(features):
+        x[:, j] = _numeric_column(cells[:, i], label[i], numbers, where, "features")
+    column = cells[:, col]
+    empty = np.flatnonzero(column == "")
+    if empty.size:
+        raise ValueError(f"{where} line {numbers[empty[0]]}, {label[col]} (the target): an empty cell; every "
+                         "row needs its target: fill it or drop the row")
+    numeric = all(_is_number(c) for c in column)
+    t = _numeric_column(column, label[col] + " (the target)", numbers, where, "targets") if numeric else column
+    return _labelled(path.stem, x, t, task=task, test_size=test_size, seed=seed, standardize=standardize,
+                     feature_names=tuple(first[i] for i in features) if header else (), where=where)
+
+
+def load_npy(x_path: str | os.PathLike, t_path: str | os.PathLike, *, test_size: float = 0.2, seed: int = 0,
+             task: str = "auto", standardize: bool = True, max_bytes: int = _DEFAULT_MAX_BYTES) -> Dataset:
+    """Features and targets from a pair of ``.npy`` files, split and standardized as :func:`load_csv`.
+
+    ``x_path`` holds one sample per row (N, D) of finite numbers (N, H, W... is flattened to
+    rows); ``t_path`` holds N numbers, one target per row of ``x_path``: class labels or
+    regression values, told apart by ``task`` as in :func:`load_csv` (integers and booleans
+    are labels under ``"auto"`` when few are distinct). Both are read by :func:`read_npy`
+    (header checked, never pickle). ``test_size``, ``seed``, ``standardize``: as in
+    :func:`load_csv`.
+
+    Shapes: x (N, D) or (N, ...), t (N,) or (N, 1) -> a Dataset as :func:`load_csv`'s.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, anynet as an
+    >>> x = np.random.default_rng(0).normal(size=(50, 3))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     np.save(os.path.join(d, "x.npy"), x)
+    ...     np.save(os.path.join(d, "t.npy"), (x[:, 0] > 0).astype(np.int64))
+    ...     np.save(os.path.join(d, "y.npy"), x @ [1.0, 2.0, 3.0])
+    ...     labels = an.datasets.load_npy(os.path.join(d, "x.npy"), os.path.join(d, "t.npy"))
+    ...     values = an.datasets.load_npy(os.path.join(d, "x.npy"), os.path.join(d, "y.npy"))
+    >>> labels.class_names, values.class_names, values.t_train.dtype.name
+    (('0', '1'), (), 'float32')
+    """
+    _check_max_bytes(max_bytes, "load_npy")
+    _check_task(task, "load_npy")
+    x, t = read_npy(x_path, max_bytes=max_bytes), read_npy(t_path, max_bytes=max_bytes)
+    where = f"load_npy: {x_path}"
+    if x.ndim < 2:
+        raise ValueError(f"{where} holds shape {x.shape}: the features must be one row per sample, (N, D)")
+    x = x.reshape(len(x), -1).astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{where} row {r}, feature {c} is {x[r, c]}: features must be finite numbers")
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1:
+        raise ValueError(f"load_npy: {t_path} holds shape {t.shape}: the targets must be one per sample, (N,)")
+    if len(t) != len(x):
+        raise ValueError(f"load_npy: {x_path} holds {len(x)} samples but {t_path} holds {len(t)} targets; "
+                         "they must pair up row by row")
+    if t.dtype.kind == "f":
+        bad_t = np.flatnonzero(~np.isfinite(t))
+        if bad_t.size:
+            raise ValueError(f"load_npy: {t_path} row {bad_t[0]} is {t[bad_t[0]]}: targets must be finite")
+    return _labelled(Path(x_path).stem, x, t, task=task, test_size=test_size, seed=seed, standardize=standardize,
+                     feature_names=(), where=f"load_npy: {t_path}")
+
+
+def _check_task(task: Any, where: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"{where}: task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
+
+
+def _target_column(target: str | int, first: list[str], where: str) -> tuple[int, bool]:
+    """The target's column index, and whether the first line is a header."""
+    width = len(first)
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
+        raise TypeError(f"{where}: target must be a column name or a 0-based index, got {target!r}")
+    index: int | None = target if isinstance(target, int) else None
+    if isinstance(target, str) and re.fullmatch(r"[+-]?\d+", target.strip()):
+        index = int(target)
+    if index is None:  # a name: the first line is the header
+        if not any(not _is_number(c) for c in first):
+            raise ValueError(f"{where} has no header line (its first line is {width} numbers), so it has no "
+                             f"column {target!r}; give the target as a 0-based column index, 0..{width - 1}")
+        found = [i for i, c in enumerate(first) if c == target.strip()]
+        if not found:
+            hint = ("; if that first line is data, not column names, give the target as a 0-based "
+                    f"column index, 0..{width - 1}") if any(_is_number(c) for c in first) else ""
+            raise ValueError(f"{where} has no column {target!r}; its columns are "
+                             f"{', '.join(map(repr, first))}{hint}")
+        if len(found) > 1:
+            raise ValueError(f"{where} has {len(found)} columns named {target!r} (at indices "
+                             f"{', '.join(map(str, found))}); give the target as a 0-based column index")
+        return found[0], True
+    if not -width <= index < width:
+        raise ValueError(f"{where}: target column index {index} is out of range: the file has {width} columns "
+                         f"(0..{width - 1}, or -1 for the last)")
+    index %= width
+    header = any(not _is_number(c) for i, c in enumerate(first) if i != index)
+    return index, header
+
+
+def _numeric_column(cells: np.ndarray, label: str, numbers: list[int], where: str, what: str) -> np.ndarray:
+    """One column of cells as float64, or a ValueError naming the line and the column."""
+    empty = np.flatnonzero(cells == "")
+    if empty.size:
+        raise ValueError(f"{where} line {numbers[empty[0]]}, {label}: an empty cell (a missing value); anynet "
+                         "needs a number in every cell: fill it or drop the row")
+    try:
+        values = cells.astype(np.float64)
+    except ValueError:
+        r = next(r for r, c in enumerate(cells) if not _is_number(c))
+        raise ValueError(f"{where} {label} holds text ({str(cells[r])[:40]!r} on line {numbers[r]}): {what} "
+                         "must be numbers; encode it as numbers (e.g. one 0/1 column per category) or drop "
+                         "the column") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{where} line {numbers[bad[0]]}, {label} is {cells[bad[0]]!s}: a missing or infinite "
+                         f"value; {what} must be finite numbers: fill it or drop the row")
+    return values
+
+
+def _labelled(name: str, x: np.ndarray, t: np.ndarray, *, task: str, test_size: float, seed: int,
+              standardize: bool, feature_names: tuple[str, ...], where: str) -> Dataset:
+    """Targets encoded (class ids and names, or values), then split and standardized."""
+    _check_seed(seed)
+    n = len(t)
+    numeric = t.dtype.kind in "biuf"
+    if task == "regression" and not numeric:
+        raise ValueError(f"{where}: the targets are text ({str(t[0])[:40]!r}...); regression needs numbers")
+    classes = None
+    if task != "regression":
+        classes, ids = np.unique(t, return_inverse=True)
+        whole = t.dtype.kind in "biu" or (numeric and bool(np.all(t == np.round(t))))
+        if task == "auto" and numeric and not (whole and len(classes) <= min(_MAX_AUTO_CLASSES, n // 2)):
+            classes = None  # numbers with fractions, or too many distinct ones: regression (words: classes)
+    if classes is None:
+        if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
+            raise ValueError(f"{where}: test_size must be in (0, 1), got {test_size!r}")
+        order = np.random.default_rng(seed).permutation(n)
+        k = round(test_size * n)
+        tr, te = order[k:], order[:k]
+        values, class_names = t.astype(np.float32), ()
+    else:
+        if len(classes) < 2:
+            raise ValueError(f"{where}: every target is {_label_text(classes[0])!r}: one class, nothing to tell "
+                             "apart (give the column of the labels as the target)")
+        tr, te = stratified_split(ids, test_size, seed)
+        values, class_names = ids.astype(np.int64), tuple(_label_text(c) for c in classes)
+    if te.size == 0 or tr.size == 0:
+        raise ValueError(f"{where}: test_size={test_size} of {n} rows leaves {tr.size} for training and "
+                         f"{te.size} for testing; both need at least one")
+    return _make(name, x[tr], values[tr], x[te], values[te], class_names, standardize, feature_names)
+
+
+def _label_text(value: Any) -> str:
+    """A class label as text: whole numbers without ``.0``."""
+    if isinstance(value, (np.floating, float)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # ---------------------------------------------------------------- one entry point
