@@ -39,6 +39,7 @@ EXTRAS: dict[str, str] = {
     "onnx": "anynet export and anynet.export (ndonnx, onnx, onnxruntime)",
     "test": "what the test suite needs",
     "lint": "ruff and import-linter",
+    "docs": "the API reference (Sphinx; nox -s docs)",
 }
 
 #: Mean log-likelihood ratio per value above which rows count as already standardized
