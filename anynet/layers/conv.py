@@ -201,8 +201,8 @@ class Conv2D(Layer):
                                       ((e - s) * t.out_h * t.out_w, k)) @ Wm.T for s, e in chunks],
                           axis=0)
             kept = x
-        if self.bias:
-            y = y + xp.reshape(params["b"], (1, o))
+        if self.bias:  # in place on the fresh product (rebinds on JAX): no second (N*Ho*Wo, out) array
+            y += xp.reshape(params["b"], (1, o))
         y = xp.reshape(y, (n, t.out_h, t.out_w, o))
         return y, (kept, fwd, back, t, tuple(x.shape), chunks)
 
