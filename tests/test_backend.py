@@ -128,3 +128,41 @@ def test_numpy_namespace_reductions_equal_array_api_compat(dtype):
             np.testing.assert_array_equal(a, b)
     if dtype == "float32":
         assert fast.sum(x, dtype=fast.float64).dtype == np.float64
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+import anynet as an
+tuned = an.backends.get_backend("numpy") is not None and an.backends._memory.keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def step():  # a training step's pattern: many arrays of a few MiB alive at once, then freed
+    arrays = [np.ones((1 << 19,), np.float32) for _ in range(8)]  # 8 x 2 MiB
+    return float(sum(a[-1] for a in arrays))
+for _ in range(3):
+    step()
+before = faults()
+for _ in range(20):
+    step()
+print(tuned, (faults() - before) / 20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+                    reason="keeping freed memory is a glibc malloc setting (Linux)")
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_cpu_backends_keep_freed_memory_for_the_next_step(setting):
+    """The NumPy backend asks glibc to keep freed memory (anynet/backends/_memory.py): a step that
+    makes and frees the same arrays then touches no new pages. ANYNET_KEEP_FREED_MEMORY=0 leaves
+    malloc alone: glibc hands the freed 16 MiB back to the system (above its adaptive trim
+    threshold, here 4 MiB) and each step faults in fresh pages again (4,096 of them)."""
+    out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "ANYNET_KEEP_FREED_MEMORY": setting})
+    assert out.returncode == 0, out.stderr
+    tuned, per_step = out.stdout.split()
+    assert tuned == ("True" if setting == "1" else "False")
+    if setting == "1":
+        assert float(per_step) < 50, per_step
+    else:
+        assert float(per_step) > 1000, per_step

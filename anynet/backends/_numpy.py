@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._base import Backend, to_numpy
+from ._memory import keep_freed_memory
 
 
 class NumpyBackend(Backend):
@@ -16,6 +17,10 @@ class NumpyBackend(Backend):
     module: ClassVar[str] = "numpy"
     install: ClassVar[str] = "pip install numpy"
     array_modules: ClassVar[tuple[str, ...]] = ("numpy",)
+
+    def __init__(self, device: Any = None, *, devices: Any = None) -> None:
+        super().__init__(device, devices=devices)
+        keep_freed_memory()  # the next step's arrays on pages already touched (see _memory)
 
     def _namespace(self, lib: Any) -> Any:
         return fast_namespace()

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._base import Backend, BackendError, to_numpy
+from ._memory import keep_freed_memory
 
 
 class TorchBackend(Backend):
@@ -14,6 +15,11 @@ class TorchBackend(Backend):
     module: ClassVar[str] = "torch"
     install: ClassVar[str] = "pip install torch (from anynet's source tree: pip install '.[torch]')"
     array_modules: ClassVar[tuple[str, ...]] = ("torch",)
+
+    def __init__(self, device: Any = None, *, devices: Any = None) -> None:
+        super().__init__(device, devices=devices)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # the next step's tensors on pages already touched (see _memory)
 
     def _namespace(self, lib: Any) -> Any:
         import array_api_compat.torch as xp
