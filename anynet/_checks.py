@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import device as device_of
 from array_api_compat import is_array_api_obj, is_numpy_array
 
 from .backends import Backend, namespace_name, to_numpy
@@ -50,17 +49,21 @@ def check_source(be: Backend, a: Any, *, name: str, where: str = "") -> None:
 
 
 def check_device(be: Backend, a: Any, *, name: str, where: str = "") -> None:
-    """Raise ValueError for an array of ``be``'s library on another device than ``be``'s,
-    naming both devices."""
+    """Raise ValueError for an array of ``be``'s library on a device that ``be`` does not
+    compute on, naming both; an array on some or all of a data-parallel model's devices
+    (JAX, ``devices=``) is fine: it is placed on the model's devices as it goes in."""
     try:
-        dev = device_of(a)
-    except Exception:  # an array spread over several devices: the library itself will say
+        devs = be.array_devices(a)
+    except Exception:  # a library that cannot say: it will itself, if it matters
         return
-    if not same_device(dev, be.device):
+    if not all(any(same_device(d, m) for m in be.devices) for d in devs):
         ctx = f"{where}: " if where else ""
+        here = ", ".join(map(str, devs))
+        mine = (f"device {be.device}" if len(be.devices) == 1
+                else f"devices {', '.join(map(str, be.devices))}")
         raise ValueError(
-            f"{ctx}{name} is on device {dev} but the model lives on {be.name} device {be.device}; "
-            f"move {name} there first (model.backend.asarray({name})) or the model to {name}'s device "
+            f"{ctx}{name} is on device{'s' if len(devs) > 1 else ''} {here} but the model lives on {be.name} "
+            f"{mine}; move {name} there first (model.backend.asarray({name})) or the model to {name}'s device "
             f"(model.to(device=...))"
         )
 

@@ -133,6 +133,34 @@ def test_predict_evaluate_train_step_save_and_to_work_unchanged(be, tmp_path):
     assert len(spread.backend.devices) == N_DEVICES
 
 
+def test_arrays_already_on_the_devices_go_in_as_they_are(be):
+    """Data the user placed with the model's own backend (replicated over the mesh, or on one of
+    its devices) trains to the numbers of NumPy input; an array on a device outside the model's
+    mesh is refused with both named."""
+    x, t = blobs()
+    loss, opt = an.losses.SoftmaxCrossEntropy(), an.optim.SGD(lr=0.1)
+
+    def trained(X, T):
+        model = an.Sequential(L.mlp(2, (16,), 3), seed=0, backend="jax", devices=2)
+        model.fit(X, T, loss=loss, optimizer=opt, epochs=2, batch_size=32, seed=1, verbose=0)
+        return model
+
+    ref = trained(x, t)
+    mesh_model = ref.backend
+    X, T = mesh_model.put_data(x, dtype="float32"), mesh_model.put_data(t, dtype=mesh_model.default_int())
+    assert len(X.devices()) == 2
+    placed = trained(X, T)
+    for p, q in zip(placed.params, ref.params):
+        for k in p:
+            np.testing.assert_array_equal(to_numpy(p[k]), to_numpy(q[k]))
+    np.testing.assert_array_equal(to_numpy(ref.predict(X)), to_numpy(ref.predict(x)))
+    jax = pytest.importorskip("jax")
+    outside = jax.device_put(x, jax.devices()[3])  # the mesh is devices 0 and 1
+    with pytest.raises(ValueError, match=r"predict: x is on device .*3.* but the model lives on jax devices "
+                                         r".*0.*, .*1"):
+        ref.predict(outside)
+
+
 def test_devices_are_checked(be):
     with pytest.raises(an.BackendError, match=r"backend 'jax': devices=99 but it sees \d+"):
         an.use("jax", devices=99)

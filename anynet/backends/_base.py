@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 # NumPy is anynet's host library (weights are drawn on the host, data arrive as
 # NumPy arrays): a hard dependency, so importing it here is free.
 import numpy as np
+from array_api_compat import device as device_of
 
 __all__ = ["Backend", "BackendError", "to_numpy"]
 
@@ -142,6 +143,11 @@ class Backend:
     def visible_devices(self) -> list[Any]:
         """Every device the library can see here."""
         return [self.device]
+
+    def array_devices(self, a: Any) -> list[Any]:
+        """The devices array ``a`` of this library lives on (several for an array split or
+        replicated over a JAX mesh)."""
+        return [device_of(a)]
 
     def _device_spec(self) -> Any:
         """The ``device`` argument that rebuilds this backend (for pickling)."""

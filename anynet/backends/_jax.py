@@ -84,6 +84,9 @@ class JaxBackend(Backend):
     def visible_devices(self) -> list[Any]:
         return list(self._lib.devices())
 
+    def array_devices(self, a: Any) -> list[Any]:
+        return sorted(a.devices(), key=lambda d: d.id)
+
     @classmethod
     def device_spec_of(cls, a: Any) -> Any:
         devs = list(a.devices())
