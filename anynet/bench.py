@@ -436,7 +436,10 @@ def devices_epoch(n_devices: int, workload: str = "mnist", *, steps: int = 20, e
               for name, devs in (("1 device", None), (f"{n_devices} devices", n_devices))}
 
     def fit(model: Sequential) -> Callable[[], None]:
-        return lambda: model.fit(x, t, loss=loss, optimizer=opt, epochs=epochs, batch_size=w.batch, verbose=0,
+        # the data placed on the model's devices once, as the peer's: not moved again by every fit call
+        be = model.backend
+        X, T = be.put_data(x, dtype=model.dtype), be.put_data(t, dtype=be.default_int())
+        return lambda: model.fit(X, T, loss=loss, optimizer=opt, epochs=epochs, batch_size=w.batch, verbose=0,
                                  shuffle=False)
 
     runs = {name: fit(model) for name, model in models.items()}

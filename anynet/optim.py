@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -41,6 +42,16 @@ __all__ = [
 ]
 
 
+def _plain_numbers(obj: Any) -> None:
+    """Hyperparameters given as NumPy scalars (``np.float64(0.1)``, ``np.float32``...) become
+    Python numbers: a NumPy scalar times an array of another library (array-api-strict) is an
+    error, a Python number is not."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, numbers.Real) and not isinstance(v, bool) and type(v) not in (int, float):
+            object.__setattr__(obj, f.name, int(v) if isinstance(v, numbers.Integral) else float(v))
+
+
 # ------------------------------------------------------------------ schedules
 class Schedule:
     """A learning rate as a function of the update count ``step`` (0 for the first update).
@@ -56,6 +67,9 @@ class Schedule:
     (0.05, 0.025)
     >>> opt = an.optim.SGD(lr=schedule)  # the optimizer asks it at every update
     """
+
+    def __post_init__(self) -> None:
+        _plain_numbers(self)
 
     def __call__(self, step: Any) -> Any:
         if isinstance(step, (int, float)):
@@ -193,6 +207,7 @@ class Optimizer:
 
     def _validate(self) -> None:
         name = type(self).__name__
+        _plain_numbers(self)
         _check_lr(self.lr, name)
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}")

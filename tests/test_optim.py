@@ -223,3 +223,16 @@ def test_packed_update_equals_the_per_array_update(name, kw, be):
             assert_close(p[k], to_numpy(d[k]), be, rtol=1e-13, atol=1e-15)
     for s in opt.slots:
         assert_close(s_unpacked[s][2]["W"], to_numpy(s_pure[s][2]["W"]), be, rtol=1e-13, atol=1e-15)
+
+
+def test_numpy_scalar_hyperparameters_work_on_every_backend(be):
+    """np.float64(0.1) passes as a float, but a NumPy scalar times an array-api-strict array is an
+    error: optimizers and schedules keep hyperparameters as Python numbers."""
+    x, t = an.datasets.make_blobs(64, seed=0)
+    sched = an.optim.StepDecay(lr=np.float64(0.05), step_size=np.int64(2), gamma=np.float32(0.5))
+    for opt in (an.optim.SGD(lr=np.float64(0.1), momentum=np.float32(0.9)),
+                an.optim.Adam(lr=sched, beta1=np.float64(0.9)), an.optim.RMSprop(lr=np.float32(0.01))):
+        model = an.Sequential(an.layers.mlp(2, (8,), 3), seed=0, backend=be)
+        hist = model.fit(x, t, loss=an.losses.SoftmaxCrossEntropy(), optimizer=opt, epochs=2, verbose=0)
+        assert np.isfinite(hist.history["loss"][-1])
+    assert type(sched.lr) is float and type(sched.step_size) is int
