@@ -287,13 +287,15 @@ def fit(
             if chunks.wanted():  # a long epoch: in pieces, with a bar over its steps
                 params, state, run.opt_state, stats = _chunked_epoch(
                     engine, engine.compiled("chunk", cfg, stack), step_fn, (params, state, run.opt_state),
-                    X, T, order, batch_size, train_loss, chunks, functools.partial(progress.steps, epoch, hist.params["steps"]))
+                    X, T, order, batch_size, train_loss, chunks,
+                    functools.partial(progress.steps, epoch, hist.params["steps"]))
             else:
                 params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn,
                                                              (params, state, run.opt_state),
                                                              X, T, order, batch_size, train_loss)
+            t1 = time.perf_counter()
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
-            chunks.measured(time.perf_counter() - t0)
+            chunks.measured(t0, t1, time.perf_counter())
             if not (finite and math.isfinite(loss_sum)):
                 _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
             model.params, model.state = _unpack(packing, params), state
@@ -372,13 +374,15 @@ def _chunked_epoch(engine: Engine, chunk_fn: Callable, step_fn: Callable, start:
     acc = be.asarray([0.0, 0.0, 1.0], dtype=X.dtype)  # [loss total, right predictions, finite]
     done, t0, bar = 0, time.perf_counter(), None
     try:
+        k = chunks.size(0, 0.0)
         while done < full:
-            k = chunks.size(done, time.perf_counter() - t0)
             batches = be.put_batch(xp.reshape(order[done * batch_size:(done + k) * batch_size], (k, batch_size)),
                                    axis=1)
             params, state, opt_state, acc = chunk_fn(params, state, opt_state, X, T, batches, acc)
             total, correct, finite = (float(v) for v in to_numpy(acc))  # the one synchronization of the piece
             done += k
+            if done < full:  # the next piece's size (after the first piece of a first epoch: is it long?)
+                k = chunks.size(done, time.perf_counter() - t0)
             if bar is None and chunks.length is not None:
                 bar = bar_of()
             if bar is not None:
@@ -735,9 +739,11 @@ class _Chunks:
     took longer than ``LONG_EPOCH_SECONDS``; for the first epoch on a backend that does not
     compile, its first piece (2% of the steps) is timed to tell. A long epoch runs in pieces of
     about ``CHUNK_SECONDS``; the length, once chosen, stays for the fit, so that a compiling
-    backend (JAX) compiles the epoch's program for two more lengths only (the piece and the
-    remainder). On JAX the first epoch runs whole: its time includes the compilation, so a
-    first epoch of more than ``LONG_EPOCH_SECONDS`` with compiling gives the second its bar.
+    backend (JAX) compiles the epoch's program for two more lengths at most (the piece and
+    the remainder; one where a length near the target divides the steps). On JAX the first
+    epoch runs whole (one compiled program), and the bar starts with the second: JAX
+    dispatches asynchronously, so the time spent waiting for an epoch's result is the time
+    of its steps without the compilation.
     """
 
     def __init__(self, bar: bool, compiles: bool, full: int) -> None:
@@ -770,10 +776,14 @@ class _Chunks:
                 return self.full - done  # short after all: the rest in one piece
         return min(self.length, self.full - done)
 
-    def measured(self, seconds: float) -> None:
-        """The epoch took ``seconds`` (its steps and their synchronization)."""
-        self.per_step = seconds / max(1, self.full)
+    def measured(self, started: float, dispatched: float, ended: float) -> None:
+        """The epoch's work was called at ``started``, handed back at ``dispatched`` (on a
+        compiling backend: compiled and queued) and its result read at ``ended``."""
+        self.per_step = (ended - (dispatched if self.compiles else started)) / max(1, self.full)
 
     def _choose(self, per_step: float) -> None:
-        if per_step * self.full > LONG_EPOCH_SECONDS:
-            self.length = max(1, min(self.full, round(CHUNK_SECONDS / max(per_step, 1e-9))))
+        if per_step * self.full <= LONG_EPOCH_SECONDS:
+            return
+        target = max(1, min(self.full, round(CHUNK_SECONDS / max(per_step, 1e-9))))
+        # a length that divides the steps, if one is near: one compiled length fewer on JAX
+        self.length = next((k for k in range(target, (target + 1) // 2 - 1, -1) if self.full % k == 0), target)
