@@ -159,7 +159,10 @@ def fit(
     verbose : {0, 1, 2}
         0: silent. 1: a progress bar over the epochs with the latest metrics
         when the output is a terminal and ``tqdm`` is installed, else a line per
-        epoch. 2: a line per epoch.
+        epoch; there, a long epoch (over ``LONG_EPOCH_SECONDS``, 2 s) also gets a bar
+        over its steps with the running loss and the time left, as Keras' (the epoch
+        then runs in pieces of about 0.5 s: the same numbers, bit for bit). 2: a line
+        per epoch.
     callbacks : sequence of Callback or callables
         :mod:`anynet.callbacks` objects (``EarlyStopping``, ``LearningRateScheduler``,
         ...) or functions ``fn(epoch, logs)`` called after every epoch (returning
