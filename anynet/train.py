@@ -788,5 +788,6 @@ class _Chunks:
         if per_step * self.full <= LONG_EPOCH_SECONDS:
             return
         target = max(1, min(self.full, round(CHUNK_SECONDS / max(per_step, 1e-9))))
-        # a length that divides the steps, if one is near: one compiled length fewer on JAX
-        self.length = next((k for k in range(target, (target + 1) // 2 - 1, -1) if self.full % k == 0), target)
+        near = sorted(range(math.ceil(0.7 * target), math.floor(1.3 * target) + 1), key=lambda k: abs(k - target))
+        # on JAX a length near the target that divides the steps: one compiled length fewer
+        self.length = next((k for k in near if self.compiles and self.full % k == 0), target)

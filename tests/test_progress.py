@@ -177,3 +177,23 @@ def test_without_tqdm_no_step_bar(be, monkeypatch, capsys):
     run(be, monkeypatch, None, verbose=1)
     out = capsys.readouterr().out
     assert out.count("epoch ") == 3 and "step" not in out
+
+
+def test_the_rule_for_long_epochs_and_the_length_of_a_piece():
+    """Pieces of about CHUNK_SECONDS for epochs over LONG_EPOCH_SECONDS; on a compiling backend
+    a length near that which divides the steps (no remainder: one compiled length)."""
+    for compiles, want in ((False, 167), (True, 125)):  # 0.5 s / 3 ms; 1875 = 15 * 125
+        chunks = train._Chunks(True, compiles, 1875)
+        chunks.measured(0.0, 0.0, 1875 * 0.003)  # 5.6 s: long
+        assert chunks.wanted() and chunks.length == want
+    chunks = train._Chunks(True, False, 1875)
+    chunks.measured(0.0, 0.0, 1.0)  # 1 s: short
+    assert not chunks.wanted() and chunks.length is None
+    chunks = train._Chunks(True, True, 1875)
+    chunks.measured(0.0, 9.0, 10.0)  # JAX: 9 s compiling and queueing, 1 s of steps: short
+    assert not chunks.wanted()
+    assert not train._Chunks(False, False, 1875).wanted()  # no bar: never in pieces
+    probe = train._Chunks(True, False, 1875)  # a first epoch where pieces cost nothing: time a first piece
+    assert probe.wanted() and probe.size(0, 0.0) == 38  # 2% of the steps
+    assert probe.size(38, 38 * 0.0001) == 1875 - 38  # 0.19 s per epoch: the rest in one piece
+    assert not train._Chunks(True, True, 1875).wanted()  # JAX's first epoch: whole
