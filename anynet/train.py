@@ -295,10 +295,10 @@ def fit(
             else:
                 params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn,
                                                              (params, state, run.opt_state),
-                                                             X, T, order, batch_size, train_loss)
-            t1 = time.perf_counter()
+                                                             X, T, order, batch_size, train_loss,
+                                                             on_dispatch=chunks.dispatched)
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
-            chunks.measured(t0, t1, time.perf_counter())
+            chunks.measured(t0, time.perf_counter())
             if not (finite and math.isfinite(loss_sum)):
                 _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
             model.params, model.state = _unpack(packing, params), state
@@ -330,8 +330,10 @@ def fit(
 
 
 def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[Any, Any, Any], X: Any, T: Any,
-           order: Any, batch_size: int, loss: Loss) -> tuple[Any, Any, Any, Any]:
-    """One epoch: every full batch in one call of ``epoch_fn``, then the last partial one."""
+           order: Any, batch_size: int, loss: Loss, *,
+           on_dispatch: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]:
+    """One epoch: every full batch in one call of ``epoch_fn``, then the last partial one.
+    ``on_dispatch()`` is called when ``epoch_fn`` returns (on JAX: compiled and queued)."""
     xp = engine.backend.xp
     params, state, opt_state = start
     n = X.shape[0]
@@ -340,6 +342,8 @@ def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[A
     if full:  # one row of indices per step, split over the devices for data-parallel training
         batches = engine.backend.put_batch(xp.reshape(order[:full * batch_size], (full, batch_size)), axis=1)
         params, state, opt_state, stats = epoch_fn(params, state, opt_state, X, T, batches)
+        if on_dispatch is not None:
+            on_dispatch()
     if rest:
         params, state, opt_state, stats = _last_batch(engine, step_fn, (params, state, opt_state), stats, X, T,
                                                       order, batch_size, loss)
@@ -745,8 +749,8 @@ class _Chunks:
     backend (JAX) compiles the epoch's program for two more lengths at most (the piece and
     the remainder; one where a length near the target divides the steps). On JAX the first
     epoch runs whole (one compiled program), and the bar starts with the second: JAX
-    dispatches asynchronously, so the time spent waiting for an epoch's result is the time
-    of its steps without the compilation.
+    dispatches the epoch's program asynchronously, so the time from its call's return to the
+    epoch's result is the time of its steps without the compilation.
     """
 
     def __init__(self, bar: bool, compiles: bool, full: int) -> None:
@@ -754,6 +758,7 @@ class _Chunks:
         self.length: int | None = _CHUNK_STEPS  # steps per piece once chosen
         self.per_step: float | None = None  # seconds per step, measured
         self.probing = False
+        self.queued: float | None = None
 
     def wanted(self) -> bool:
         """Whether the next epoch runs in pieces."""
@@ -779,10 +784,15 @@ class _Chunks:
                 return self.full - done  # short after all: the rest in one piece
         return min(self.length, self.full - done)
 
-    def measured(self, started: float, dispatched: float, ended: float) -> None:
-        """The epoch's work was called at ``started``, handed back at ``dispatched`` (on a
-        compiling backend: compiled and queued) and its result read at ``ended``."""
-        self.per_step = (ended - (dispatched if self.compiles else started)) / max(1, self.full)
+    def dispatched(self) -> None:
+        """The epoch's program has been called (on JAX: compiled and queued, not yet run)."""
+        self.queued = time.perf_counter()
+
+    def measured(self, started: float, ended: float) -> None:
+        """The epoch started at ``started`` and its result was read at ``ended``."""
+        if self.compiles and self.queued is not None:
+            started = max(started, self.queued)  # without compiling
+        self.per_step, self.queued = (ended - started) / max(1, self.full), None
 
     def _choose(self, per_step: float) -> None:
         if per_step * self.full <= LONG_EPOCH_SECONDS:

@@ -184,13 +184,14 @@ def test_the_rule_for_long_epochs_and_the_length_of_a_piece():
     a length near that which divides the steps (no remainder: one compiled length)."""
     for compiles, want in ((False, 167), (True, 125)):  # 0.5 s / 3 ms; 1875 = 15 * 125
         chunks = train._Chunks(True, compiles, 1875)
-        chunks.measured(0.0, 0.0, 1875 * 0.003)  # 5.6 s: long
+        chunks.measured(0.0, 1875 * 0.003)  # 5.6 s: long
         assert chunks.wanted() and chunks.length == want
     chunks = train._Chunks(True, False, 1875)
-    chunks.measured(0.0, 0.0, 1.0)  # 1 s: short
+    chunks.measured(0.0, 1.0)  # 1 s: short
     assert not chunks.wanted() and chunks.length is None
     chunks = train._Chunks(True, True, 1875)
-    chunks.measured(0.0, 9.0, 10.0)  # JAX: 9 s compiling and queueing, 1 s of steps: short
+    chunks.queued = 9.0  # JAX: 9 s compiling and queueing, 1 s of steps: short
+    chunks.measured(0.0, 10.0)
     assert not chunks.wanted()
     assert not train._Chunks(False, False, 1875).wanted()  # no bar: never in pieces
     probe = train._Chunks(True, False, 1875)  # a first epoch where pieces cost nothing: time a first piece
