@@ -198,3 +198,4 @@ def test_the_rule_for_long_epochs_and_the_length_of_a_piece():
     assert probe.wanted() and probe.size(0, 0.0) == 38  # 2% of the steps
     assert probe.size(38, 38 * 0.0001) == 1875 - 38  # 0.19 s per epoch: the rest in one piece
     assert not train._Chunks(True, True, 1875).wanted()  # JAX's first epoch: whole
+
