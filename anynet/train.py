@@ -745,17 +745,18 @@ class _Chunks:
     call and one synchronization. With it, an epoch is long when the steps of the epoch before
     took longer than ``LONG_EPOCH_SECONDS``; for the first epoch on a backend that does not
     compile, its first piece (2% of the steps) is timed to tell. A long epoch runs in pieces of
-    about ``CHUNK_SECONDS``; the length, once chosen, stays for the fit, so that a compiling
-    backend (JAX) compiles the epoch's program for two more lengths at most (the piece and
-    the remainder; one where a length near the target divides the steps). On JAX the first
-    epoch runs whole (one compiled program), and the bar starts with the second: JAX
-    dispatches the epoch's program asynchronously, so the time from its call's return to the
-    epoch's result is the time of its steps without the compilation.
+    about ``CHUNK_SECONDS``. On a compiling backend (JAX) the length, once chosen, stays for
+    the fit, so that the epoch's program is compiled for two more lengths at most (the piece
+    and the remainder; one where a length near the target divides the steps), and the first
+    epoch runs whole (one compiled program): the bar starts with the second. JAX dispatches
+    the epoch's program asynchronously, so the time from its call's return to the epoch's
+    result is the time of its steps without the compilation.
     """
 
     def __init__(self, bar: bool, compiles: bool, full: int) -> None:
         self.bar, self.compiles, self.full = bar, compiles, full
-        self.length: int | None = _CHUNK_STEPS  # steps per piece once chosen
+        self.forced = _CHUNK_STEPS
+        self.length: int | None = None  # steps per piece, for the epoch under way
         self.per_step: float | None = None  # seconds per step, measured
         self.probing = False
         self.queued: float | None = None
@@ -763,14 +764,17 @@ class _Chunks:
     def wanted(self) -> bool:
         """Whether the next epoch runs in pieces."""
         self.probing = False
-        if self.length is not None:  # chosen before (or forced by a test)
+        if self.forced is not None:  # a test's
+            self.length = self.forced
             return self.full > 0
         if not self.bar or self.full < 2:
             return False
+        if self.compiles and self.length is not None:  # chosen once: no new lengths to compile
+            return True
         if self.per_step is None:  # the first epoch: time its first piece where that costs nothing
             self.probing = not self.compiles
             return self.probing
-        self._choose(self.per_step)
+        self.length = self._choose(self.per_step)
         return self.length is not None
 
     def size(self, done: int, seconds: float) -> int:
@@ -779,7 +783,7 @@ class _Chunks:
             if done == 0:
                 return max(1, -(-self.full // 50))
             self.probing = False
-            self._choose(seconds / done)
+            self.length = self._choose(seconds / done)
             if self.length is None:
                 return self.full - done  # short after all: the rest in one piece
         return min(self.length, self.full - done)
@@ -794,10 +798,11 @@ class _Chunks:
             started = max(started, self.queued)  # without compiling
         self.per_step, self.queued = (ended - started) / max(1, self.full), None
 
-    def _choose(self, per_step: float) -> None:
+    def _choose(self, per_step: float) -> int | None:
+        """Steps per piece for ``per_step`` seconds a step, or ``None`` for a short epoch."""
         if per_step * self.full <= LONG_EPOCH_SECONDS:
-            return
+            return None
         target = max(1, min(self.full, round(CHUNK_SECONDS / max(per_step, 1e-9))))
         near = sorted(range(math.ceil(0.7 * target), math.floor(1.3 * target) + 1), key=lambda k: abs(k - target))
         # on JAX a length near the target that divides the steps: one compiled length fewer
-        self.length = next((k for k in near if self.compiles and self.full % k == 0), target)
+        return next((k for k in near if self.compiles and self.full % k == 0), target)

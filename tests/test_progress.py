@@ -199,3 +199,18 @@ def test_the_rule_for_long_epochs_and_the_length_of_a_piece():
     assert probe.size(38, 38 * 0.0001) == 1875 - 38  # 0.19 s per epoch: the rest in one piece
     assert not train._Chunks(True, True, 1875).wanted()  # JAX's first epoch: whole
 
+
+
+def test_a_first_epoch_misjudged_long_is_judged_again():
+    """Where pieces cost nothing (no compiling), each epoch is judged by the one before: a
+    first piece slowed by warming up does not put every epoch of a short fit in pieces."""
+    chunks = train._Chunks(True, False, 44)
+    assert chunks.wanted() and chunks.size(0, 0.0) == 1
+    assert chunks.size(1, 0.1) == 5  # 1 step in 0.1 s: 4.4 s predicted, pieces of 0.5 s
+    chunks.measured(0.0, 0.5)  # the epoch took 0.5 s
+    assert not chunks.wanted()
+    jax_like = train._Chunks(True, True, 44)
+    jax_like.measured(0.0, 4.4)
+    assert jax_like.wanted() and jax_like.length == 4  # 44 = 11 * 4, near the 5 asked for
+    jax_like.measured(0.0, 0.5)
+    assert jax_like.wanted() and jax_like.length == 4  # kept: no other length to compile
