@@ -193,7 +193,7 @@ class Engine:
 
         return step
 
-    def train_epoch(self, cfg: TrainConfig, *, stack: bool) -> Callable:
+    def train_epoch(self, cfg: TrainConfig, *, stack: bool, chunk: bool = False) -> Callable:
         """``(params, state, opt_state, X, T, batches) -> (params, state, opt_state, stats)``:
         every row of ``batches`` (steps x batch_size indices) as one step, in one
         :meth:`anynet.backends.Backend.scan` (one compiled loop on JAX).
@@ -206,15 +206,23 @@ class Engine:
         ``stack``: keep every step's output and count the right predictions of the
         whole epoch in one call after the loop (fewer operations); else count them
         step by step (for outputs too large to keep).
+
+        ``chunk``: the function runs one piece of an epoch (for a progress bar within
+        the epoch) and takes one more argument, ``acc``: the ``stats`` of the epoch's
+        earlier pieces (``[0, 0, 1]`` before the first), whose running loss total it
+        continues. Its ``stats`` keep that total as summed, not yet times the batch size:
+        the fit loop multiplies once after the last piece, so that an epoch run piece by
+        piece gives the numbers of one call, bit for bit.
         """
         be, loss = self.backend, cfg.loss
         classifies = loss.classifies
         stack = stack and classifies
         step = self.train_step(cfg, gather=True)
 
-        def epoch(params, state, opt_state, X, T, batches):
+        def epoch(params, state, opt_state, X, T, batches, acc=None):
             xp = be.xp
             zero = xp.zeros((), dtype=X.dtype, device=device_of(X))
+            total, correct = (zero, zero) if acc is None else (acc[0], acc[1])
 
             def body(carry, idx):
                 p, s, o, total, correct = carry
@@ -224,15 +232,22 @@ class Engine:
                 c = loss.correct(y, xp.take(T, idx, axis=0), xp=xp) if classifies else zero
                 return (p, s, o, total + value, correct + c), None
 
-            carry, ys = be.scan(body, (params, state, opt_state, zero, zero), batches)
+            carry, ys = be.scan(body, (params, state, opt_state, total, correct), batches)
             params, state, opt_state, total, correct = carry
             if stack:  # all the epoch's outputs against their targets, in one call
                 flat = xp.reshape(batches, (-1,))
                 y_all = xp.reshape(ys, (flat.shape[0], *ys.shape[2:]))
-                correct = loss.correct(y_all, xp.take(T, flat, axis=0), xp=xp)
-            total = total * batches.shape[1]
+                count = loss.correct(y_all, xp.take(T, flat, axis=0), xp=xp)
+                correct = count if acc is None else correct + count  # whole counts: exact sums
+            if acc is None:
+                total = total * batches.shape[1]
             return params, state, opt_state, xp.stack([total, correct, self.all_finite(total, params, xp)])
 
+        if chunk:
+            def piece(params, state, opt_state, X, T, batches, acc):
+                return epoch(params, state, opt_state, X, T, batches, acc)
+
+            return piece
         return epoch
 
     def predict_fn(self) -> Callable:
@@ -272,8 +287,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the compile cache
     def compiled(self, kind: str, *config: Any) -> Callable:
-        """The builder ``kind`` (``"step"``, ``"epoch"``, ``"predict"``, ``"evaluate"``,
-        ``"grads"``, ``"value"``) applied to ``config`` and compiled, once per config.
+        """The builder ``kind`` (``"step"``, ``"epoch"``, ``"chunk"`` (a piece of an epoch),
+        ``"predict"``, ``"evaluate"``, ``"grads"``, ``"value"``) applied to ``config`` and
+        compiled, once per config.
 
         ``"step"`` gathers its batch from the data (``idx`` last) like the epoch.
         """
@@ -283,6 +299,7 @@ class Engine:
             build = {
                 "step": lambda cfg: self.train_step(cfg, gather=True),
                 "epoch": lambda cfg, stack: self.train_epoch(cfg, stack=stack),
+                "chunk": lambda cfg, stack: self.train_epoch(cfg, stack=stack, chunk=True),
                 "predict": self.predict_fn,
                 "evaluate": self.evaluate_fn,
                 "grads": self.grads_fn,

@@ -14,6 +14,7 @@ This module knows a model only through its public seams (``backend``,
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -39,6 +40,15 @@ __all__ = ["History", "evaluate", "fit", "training_data"]
 #: Up to how many output elements per epoch (samples x outputs) fit keeps the outputs of
 #: an epoch's steps to count right predictions once (64 MB of float32), not per step.
 STACK_LIMIT = 1 << 24
+
+#: An epoch predicted to train longer than this (seconds) gets a progress bar over its steps
+#: (``verbose=1`` on a terminal, with tqdm), updated about every ``CHUNK_SECONDS``: fit then
+#: runs the epoch's steps in pieces of that much work, reading the running loss after each.
+LONG_EPOCH_SECONDS = 2.0
+CHUNK_SECONDS = 0.5
+
+#: Tests only: run every epoch in pieces of this many steps, bar or not (``None``: as above).
+_CHUNK_STEPS: int | None = None
 
 
 class History:
@@ -149,7 +159,10 @@ def fit(
     verbose : {0, 1, 2}
         0: silent. 1: a progress bar over the epochs with the latest metrics
         when the output is a terminal and ``tqdm`` is installed, else a line per
-        epoch. 2: a line per epoch.
+        epoch; there, a long epoch (over ``LONG_EPOCH_SECONDS``, 2 s) also gets a bar
+        over its steps with the running loss and the time left, as Keras' (the epoch
+        then runs in pieces of about 0.5 s: the same numbers, bit for bit). 2: a line
+        per epoch.
     callbacks : sequence of Callback or callables
         :mod:`anynet.callbacks` objects (``EarlyStopping``, ``LearningRateScheduler``,
         ...) or functions ``fn(epoch, logs)`` called after every epoch (returning
@@ -265,6 +278,7 @@ def fit(
         cb.run = run
         cb.on_train_begin({})
     progress = _Progress(verbose, epochs)
+    chunks = _Chunks(progress.tqdm is not None, be.compiles, full)
     try:
         for epoch in range(first, epochs):
             run.epoch = epoch
@@ -273,9 +287,18 @@ def fit(
             t0 = time.perf_counter()
             order = be.asarray(rng.permutation(n) if shuffle else range(n), dtype=be.default_int())
             start = _keep(inplace, (params, state, run.opt_state))  # to replay the epoch if it diverges
-            params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn, (params, state, run.opt_state),
-                                                         X, T, order, batch_size, train_loss)
+            if chunks.wanted():  # a long epoch: in pieces, with a bar over its steps
+                params, state, run.opt_state, stats = _chunked_epoch(
+                    engine, engine.compiled("chunk", cfg, stack), step_fn, (params, state, run.opt_state),
+                    X, T, order, batch_size, train_loss, chunks,
+                    functools.partial(progress.steps, epoch, hist.params["steps"]))
+            else:
+                params, state, run.opt_state, stats = _epoch(engine, epoch_fn, step_fn,
+                                                             (params, state, run.opt_state),
+                                                             X, T, order, batch_size, train_loss,
+                                                             on_dispatch=chunks.dispatched)
             loss_sum, correct, finite = (float(v) for v in to_numpy(stats))  # the one synchronization
+            chunks.measured(t0, time.perf_counter())
             if not (finite and math.isfinite(loss_sum)):
                 _diverged(model, step_fn, start, X, T, order, batch_size, cfg, epoch, epochs)
             model.params, model.state = _unpack(packing, params), state
@@ -307,8 +330,10 @@ def fit(
 
 
 def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[Any, Any, Any], X: Any, T: Any,
-           order: Any, batch_size: int, loss: Loss) -> tuple[Any, Any, Any, Any]:
-    """One epoch: every full batch in one call of ``epoch_fn``, then the last partial one."""
+           order: Any, batch_size: int, loss: Loss, *,
+           on_dispatch: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]:
+    """One epoch: every full batch in one call of ``epoch_fn``, then the last partial one.
+    ``on_dispatch()`` is called when ``epoch_fn`` returns (on JAX: compiled and queued)."""
     xp = engine.backend.xp
     params, state, opt_state = start
     n = X.shape[0]
@@ -317,13 +342,69 @@ def _epoch(engine: Engine, epoch_fn: Callable, step_fn: Callable, start: tuple[A
     if full:  # one row of indices per step, split over the devices for data-parallel training
         batches = engine.backend.put_batch(xp.reshape(order[:full * batch_size], (full, batch_size)), axis=1)
         params, state, opt_state, stats = epoch_fn(params, state, opt_state, X, T, batches)
-    if rest:  # the last, partial batch: [loss sum, right predictions, finite] as the epoch's
-        idx = order[full * batch_size:]
-        params, state, opt_state, value, y = step_fn(params, state, opt_state, X, T, idx)
-        correct = loss.correct(y, xp.take(T, idx, axis=0), xp=xp) if loss.classifies else value * 0.0
-        tail = xp.stack([value * rest, correct, engine.all_finite(value, params, xp)])
-        stats = tail if stats is None else xp.stack([stats[0] + tail[0], stats[1] + tail[1],
-                                                     xp.minimum(stats[2], tail[2])])
+        if on_dispatch is not None:
+            on_dispatch()
+    if rest:
+        params, state, opt_state, stats = _last_batch(engine, step_fn, (params, state, opt_state), stats, X, T,
+                                                      order, batch_size, loss)
+    return params, state, opt_state, stats
+
+
+def _last_batch(engine: Engine, step_fn: Callable, start: tuple[Any, Any, Any], stats: Any, X: Any, T: Any,
+                order: Any, batch_size: int, loss: Loss) -> tuple[Any, Any, Any, Any]:
+    """The last, partial batch: [loss sum, right predictions, finite] as the epoch's, added to ``stats``."""
+    xp = engine.backend.xp
+    params, state, opt_state = start
+    n = X.shape[0]
+    full, rest = divmod(n, batch_size)
+    idx = order[full * batch_size:]
+    params, state, opt_state, value, y = step_fn(params, state, opt_state, X, T, idx)
+    correct = loss.correct(y, xp.take(T, idx, axis=0), xp=xp) if loss.classifies else value * 0.0
+    tail = xp.stack([value * rest, correct, engine.all_finite(value, params, xp)])
+    stats = tail if stats is None else xp.stack([stats[0] + tail[0], stats[1] + tail[1],
+                                                 xp.minimum(stats[2], tail[2])])
+    return params, state, opt_state, stats
+
+
+def _chunked_epoch(engine: Engine, chunk_fn: Callable, step_fn: Callable, start: tuple[Any, Any, Any], X: Any,
+                   T: Any, order: Any, batch_size: int, loss: Loss, chunks: _Chunks,
+                   bar_of: Callable[[], _StepProgress | None]) -> tuple[Any, Any, Any, Any]:
+    """One epoch as :func:`_epoch`, its full batches in pieces of steps (``chunks`` says how
+    many), reading the running loss after each for the bar over the steps (``bar_of()`` makes
+    it once ``chunks`` holds the epoch long): the same steps in the same order, the running
+    totals carried from piece to piece, so the same numbers bit for bit."""
+    be = engine.backend
+    xp = be.xp
+    params, state, opt_state = start
+    n = X.shape[0]
+    full, rest = divmod(n, batch_size)
+    acc = be.asarray([0.0, 0.0, 1.0], dtype=X.dtype)  # [loss total, right predictions, finite]
+    done, t0, bar = 0, time.perf_counter(), None
+    try:
+        k = chunks.size(0, 0.0)
+        while done < full:
+            batches = be.put_batch(xp.reshape(order[done * batch_size:(done + k) * batch_size], (k, batch_size)),
+                                   axis=1)
+            params, state, opt_state, acc = chunk_fn(params, state, opt_state, X, T, batches, acc)
+            total, correct, finite = (float(v) for v in to_numpy(acc))  # the one synchronization of the piece
+            done += k
+            if done < full:  # the next piece's size (after the first piece of a first epoch: is it long?)
+                k = chunks.size(done, time.perf_counter() - t0)
+            if bar is None and chunks.length is not None:
+                bar = bar_of()
+            if bar is not None:
+                bar.update(done, total / done, correct / (done * batch_size) if loss.classifies else None)
+            if not (finite and math.isfinite(total)):  # diverged: fit replays the epoch from its start
+                return params, state, opt_state, acc
+        stats = xp.stack([acc[0] * batch_size, acc[1], acc[2]]) if full else None  # as the epoch's own
+        if rest:
+            params, state, opt_state, stats = _last_batch(engine, step_fn, (params, state, opt_state), stats, X, T,
+                                                          order, batch_size, loss)
+            if bar is not None:
+                bar.update(full + 1, None, None)
+    finally:
+        if bar is not None:
+            bar.close()
     return params, state, opt_state, stats
 
 
@@ -602,14 +683,19 @@ class _Progress:
     """Per-epoch reporting: a tqdm bar on a terminal (verbose=1), else one line per epoch."""
 
     def __init__(self, verbose: int, epochs: int) -> None:
-        self.verbose, self.epochs, self.bar = verbose, epochs, None
+        self.verbose, self.epochs, self.bar, self.tqdm = verbose, epochs, None, None
         if verbose == 1 and sys.stdout.isatty():
             try:
                 from tqdm.auto import tqdm  # optional: the 'progress' extra
             except ImportError:
                 tqdm = None
             if tqdm is not None:
+                self.tqdm = tqdm
                 self.bar = tqdm(total=epochs, unit="epoch", file=sys.stdout, dynamic_ncols=True)
+
+    def steps(self, epoch: int, steps: int) -> _StepProgress | None:
+        """The bar over the steps of ``epoch`` (a long one), or ``None`` where there is no bar."""
+        return None if self.tqdm is None else _StepProgress(self.tqdm, epoch, self.epochs, steps)
 
     def update(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
         if not self.verbose:
@@ -627,3 +713,96 @@ class _Progress:
             self.bar.close()
 
 
+
+
+class _StepProgress:
+    """The bar over one long epoch's steps, as Keras' ``123/1875 [====>...] - ETA: 1:02 - loss: 0.31``:
+    tqdm's ``epoch 1/5: 7%|#  | 123/1875 [00:04<01:02, 30.2step/s, loss=0.3100, accuracy=0.9012]``,
+    below the bar over the epochs, gone when the epoch ends (its line takes the epoch's metrics).
+    ``loss`` and ``accuracy`` are the running means over the epoch's steps so far."""
+
+    def __init__(self, tqdm: Callable[..., Any], epoch: int, epochs: int, steps: int) -> None:
+        self.bar = tqdm(total=steps, unit="step", desc=f"epoch {epoch + 1}/{epochs}", leave=False, position=1,
+                        file=sys.stdout, dynamic_ncols=True)
+
+    def update(self, done: int, loss: float | None, accuracy: float | None) -> None:
+        """``done`` steps of the epoch so far; the running ``loss`` and ``accuracy``, if new."""
+        if loss is not None:
+            logs = {"loss": f"{loss:.4f}"}
+            if accuracy is not None:
+                logs["accuracy"] = f"{accuracy:.4f}"
+            self.bar.set_postfix(logs, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Chunks:
+    """Whether fit runs an epoch in pieces (for the bar over its steps), and how many steps a piece.
+
+    Never without that bar (``verbose`` 0 or 2, no terminal, no tqdm): then an epoch stays one
+    call and one synchronization. With it, an epoch is long when the steps of the epoch before
+    took longer than ``LONG_EPOCH_SECONDS``; for the first epoch on a backend that does not
+    compile, its first piece (2% of the steps) is timed to tell. A long epoch runs in pieces of
+    about ``CHUNK_SECONDS``. On a compiling backend (JAX) the length, once chosen, stays for
+    the fit, so that the epoch's program is compiled for two more lengths at most (the piece
+    and the remainder; one where a length near the target divides the steps), and the first
+    epoch runs whole (one compiled program): the bar starts with the second. JAX dispatches
+    the epoch's program asynchronously, so the time from its call's return to the epoch's
+    result is the time of its steps without the compilation.
+    """
+
+    def __init__(self, bar: bool, compiles: bool, full: int) -> None:
+        self.bar, self.compiles, self.full = bar, compiles, full
+        self.forced = _CHUNK_STEPS
+        self.length: int | None = None  # steps per piece, for the epoch under way
+        self.per_step: float | None = None  # seconds per step, measured
+        self.probing = False
+        self.queued: float | None = None
+
+    def wanted(self) -> bool:
+        """Whether the next epoch runs in pieces."""
+        self.probing = False
+        if self.forced is not None:  # a test's
+            self.length = self.forced
+            return self.full > 0
+        if not self.bar or self.full < 2:
+            return False
+        if self.compiles and self.length is not None:  # chosen once: no new lengths to compile
+            return True
+        if self.per_step is None:  # the first epoch: time its first piece where that costs nothing
+            self.probing = not self.compiles
+            return self.probing
+        self.length = self._choose(self.per_step)
+        return self.length is not None
+
+    def size(self, done: int, seconds: float) -> int:
+        """Steps in the next piece, ``done`` steps of the epoch's full batches and ``seconds`` in."""
+        if self.probing:
+            if done == 0:
+                return max(1, -(-self.full // 50))
+            self.probing = False
+            self.length = self._choose(seconds / done)
+            if self.length is None:
+                return self.full - done  # short after all: the rest in one piece
+        return min(self.length, self.full - done)
+
+    def dispatched(self) -> None:
+        """The epoch's program has been called (on JAX: compiled and queued, not yet run)."""
+        self.queued = time.perf_counter()
+
+    def measured(self, started: float, ended: float) -> None:
+        """The epoch started at ``started`` and its result was read at ``ended``."""
+        if self.compiles and self.queued is not None:
+            started = max(started, self.queued)  # without compiling
+        self.per_step, self.queued = (ended - started) / max(1, self.full), None
+
+    def _choose(self, per_step: float) -> int | None:
+        """Steps per piece for ``per_step`` seconds a step, or ``None`` for a short epoch."""
+        if per_step * self.full <= LONG_EPOCH_SECONDS:
+            return None
+        target = max(1, min(self.full, round(CHUNK_SECONDS / max(per_step, 1e-9))))
+        near = sorted(range(math.ceil(0.7 * target), math.floor(1.3 * target) + 1), key=lambda k: abs(k - target))
+        # on JAX a length near the target that divides the steps: one compiled length fewer
+        return next((k for k in near if self.compiles and self.full % k == 0), target)

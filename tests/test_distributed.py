@@ -212,3 +212,18 @@ def test_two_processes_on_the_loopback_give_the_parameters_of_one(be, tmp_path):
     for i in range(2):
         got = np.load(tmp_path / f"p{i}.npy")
         assert relative_error(got, ref) <= 1e-10
+
+
+def test_an_epoch_in_pieces_equals_the_whole_epoch(be, monkeypatch):
+    """The bar over a long epoch's steps runs it in pieces (anynet.train._chunked_epoch): each
+    piece's batches split over the devices as the whole epoch's are; the same numbers."""
+    import anynet.train as train
+
+    out = []
+    for piece in (None, 2):
+        monkeypatch.setattr(train, "_CHUNK_STEPS", piece)
+        model, hist = fit(N_DEVICES, "float32", epochs=2)
+        out.append((hist.history, [to_numpy(v) for p in model.params for v in p.values()]))
+    assert out[0][0] == out[1][0]
+    for a, b in zip(out[0][1], out[1][1]):
+        np.testing.assert_array_equal(a, b)
