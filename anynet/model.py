@@ -236,7 +236,7 @@ class Sequential:
         the samples on axis 0, of the per-sample shape layer 0 takes, finite values.
         """
         be = self.backend
-        x = _checks.to_backend(be, x, name=name, dtype=self.dtype, where=where)
+        x = _checks.to_backend(be, x, name=name, dtype=self.dtype, where=where, finite=True)
         shape = tuple(x.shape)
         expected = None if self.input_shape is None else tuple(self.input_shape)
         first = self.layers[0]
@@ -262,7 +262,6 @@ class Sequential:
             else:
                 what = f"per-sample shape {got} but the model expects {expected} (layer 0: {first!r})"
             raise ValueError(f"{where}: {name} of shape {shape} has {what}")
-        _checks.check_finite(be.xp, x, name=name, where=where)
         return x
 
     def check_targets(self, t: Any, loss: Loss, *, n: int | None = None, name: str = "t",
