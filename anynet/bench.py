@@ -257,23 +257,25 @@ def _jax_sgd(loss_fn: Callable, P: Any, X: Any, T: Any) -> tuple[Callable, Calla
     return run, lambda: [(np.asarray(W), np.asarray(b)) for W, b in state["P"]]
 
 
-def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+def _jax_mlp_loss(P, xb, tb):
+    """The hand-written JAX peers' MLP: ReLU between the Linear layers, mean softmax cross-entropy."""
     import jax  # a peer, written in its own library on purpose
     import jax.numpy as jnp
 
+    h = xb
+    for i, (W, b) in enumerate(P):
+        h = h @ W.T + b[None, :]
+        if i < len(P) - 1:
+            h = jax.nn.relu(h)
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h, axis=-1), tb[:, None], axis=1))
+
+
+def jax_impl(w: Workload, params, x, t) -> tuple[Callable, Callable]:
+    import jax.numpy as jnp  # a peer, written in its own library on purpose
+
     P = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
     X, T = jnp.asarray(x), jnp.asarray(t, dtype=jnp.int32)
-
-    def loss_fn(P, xb, tb):
-        h = xb
-        for i, (W, b) in enumerate(P):
-            h = h @ W.T + b[None, :]
-            if i < len(P) - 1:
-                h = jax.nn.relu(h)
-        logp = jax.nn.log_softmax(h, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
-
-    return _jax_sgd(loss_fn, P, X, T)
+    return _jax_sgd(_jax_mlp_loss, P, X, T)
 
 
 # --------------------------------------------------------------------- measuring
@@ -475,16 +477,8 @@ def _jax_sharded_epochs(params, x, t, batch: int, n_devices: int, epochs: int) -
     T = jax.device_put(t[:steps * batch].reshape(steps, batch).astype(np.int32), split)
     state = {"P": jax.device_put([(jnp.asarray(W), jnp.asarray(b)) for W, b in params], NamedSharding(mesh, PartitionSpec()))}
 
-    def loss_fn(P, xb, tb):
-        h = xb
-        for i, (W, b) in enumerate(P):
-            h = h @ W.T + b[None, :]
-            if i < len(P) - 1:
-                h = jax.nn.relu(h)
-        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h, axis=-1), tb[:, None], axis=1))
-
     def body(P, batch_xt):
-        value, g = jax.value_and_grad(loss_fn)(P, *batch_xt)
+        value, g = jax.value_and_grad(_jax_mlp_loss)(P, *batch_xt)
         return jax.tree_util.tree_map(lambda p, d: p - LR * d, P, g), value
 
     # the data as arguments, not closed over: a captured array would become a constant of the program

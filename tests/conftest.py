@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import anynet as an
+from anynet import cli
 from anynet.backends import NumpyBackend, get_backend, register, to_numpy
 from anynet.gradcheck import relative_error
 
@@ -87,6 +88,19 @@ def be(pytestconfig: pytest.Config) -> an.Backend:
 def _current_backend(be: an.Backend):
     with an.using(be):
         yield
+
+
+@pytest.fixture
+def anynet_cmd(be, capsys):
+    """``anynet ARGS`` in this process, on the session's backend: ``(exit code, stdout, stderr)``."""
+
+    def call(*args):
+        with an.using(be):
+            code = cli.main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
 
 
 @pytest.fixture

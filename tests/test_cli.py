@@ -26,19 +26,6 @@ from anynet import _cli_checks, cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def anynet_cmd(be, capsys):
-    """``anynet ARGS`` in this process, on the session's backend: ``(exit code, stdout, stderr)``."""
-
-    def call(*args):
-        with an.using(be):
-            code = cli.main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
-
-
 def child(args, be=None, env=None, **kw):
     """``python -m anynet ARGS`` in a new process (the read-only NumPy exists only in this one)."""
     name = "numpy" if be is None or be.name == "numpy_readonly" else be.name

@@ -17,19 +17,6 @@ from anynet import cli
 SPECIES = ("cat", "dog", "emu")  # sorted: the class ids anynet gives them are 0, 1, 2
 
 
-@pytest.fixture
-def anynet_cmd(be, capsys):
-    """``anynet ARGS`` in this process, on the session's backend: ``(exit code, stdout, stderr)``."""
-
-    def call(*args):
-        with an.using(be):
-            code = cli.main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
-
-
 def usage(capsys, *args):
     """``anynet ARGS`` that must end in a usage error: (exit code, stderr)."""
     with pytest.raises(SystemExit) as exc:
