@@ -89,7 +89,7 @@ from ._version import __version__
 from .backends import Backend, get_backend, to_numpy
 from .layers import LAYERS, Layer
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MODELS", "Checkpoint", "CheckpointError", "load", "load_checkpoint",
+__all__ = ["DEFAULT_MAX_BYTES", "FORMAT", "FORMAT_VERSION", "MODELS", "Checkpoint", "CheckpointError", "load", "load_checkpoint",
            "register_model", "save"]
 
 #: The ``format`` field of the metadata: what marks a file as an anynet checkpoint.
@@ -122,7 +122,8 @@ _MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
 _MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 per array): each costs
 # 60-100 bytes as a Python object from 2 bytes of text, so 8 MiB of "[]" would cost 400 MiB
 _NPY_HEADER_SLACK = 2**16  # an .npy header is at most this big (format 1.0 limit)
-_DEFAULT_MAX_BYTES = 2 * 2**30  # load's max_bytes: 2 GiB of arrays, 268 million float64 parameters
+#: load's default ``max_bytes``: 2 GiB of arrays, 268 million float64 parameters.
+DEFAULT_MAX_BYTES = 2 * 2**30
 _MAX_ENTRIES = 100_000  # zip entries (a model of 10,000 layers with Adam has about 60,000)
 _MAX_DIRECTORY_BYTES = 8 * 2**20  # the zip's central directory, which zipfile parses whole (about
 # 10 bytes of memory per byte) before any entry can be checked: 100,000 entries fit
@@ -541,7 +542,7 @@ def _fsync_directory(directory: str) -> None:
 
 # ====================================================================== load
 def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
-         device: Any = None, max_bytes: int = _DEFAULT_MAX_BYTES) -> Any:
+         device: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Read a model written by :func:`save` (or ``model.save``).
 
     Parameters
@@ -589,7 +590,7 @@ def load(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, backend: str | Backend | None = None,
-                    device: Any = None, max_bytes: int = _DEFAULT_MAX_BYTES) -> Checkpoint:
+                    device: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Checkpoint:
     """Read everything :func:`save` wrote: model, optimizer, optimizer state and ``extra``.
 
     Parameters and errors as :func:`load` (``max_bytes``, default 2 GiB, bounds

@@ -28,7 +28,7 @@ from array_api_compat import array_namespace
 from . import _checks, io, losses, optim
 from . import metrics as metrics_
 from ._packing import KEY, Packing
-from ._tree import tree_map
+from ._tree import leaves, tree_map
 from .backends import to_numpy
 from .callbacks import Callback, LambdaCallback, Run
 from .engine import Engine, TrainConfig
@@ -644,7 +644,11 @@ def _save(model: Any, path: Any, run: Run, packing: Packing | None, rng: Any, *,
 def _resume(model: Any, path: Any, run: Run, rng: Any, *, optimizer: Any, seed: int, batch_size: int) -> int:
     """Load a checkpoint written by fit into this run and the model; return the first epoch to run."""
     be = model.backend
-    ck = io.load_checkpoint(path, backend=be)
+    # the file must hold this very model: its size bounds what may be read (weights, layer state
+    # and up to two optimizer buffers per weight, float64 at most), so a model over load's 2 GiB
+    # default resumes too, while a file declaring more is still refused before it is read
+    own = 8 * 4 * (model.count_params() + sum(math.prod(a.shape) for a in leaves(model.state)))
+    ck = io.load_checkpoint(path, backend=be, max_bytes=max(io.DEFAULT_MAX_BYTES, own + 2**20))
     fit_info = (ck.extra or {}).get("fit")
     if not isinstance(fit_info, dict) or ck.opt_state is None:
         raise io.CheckpointError(f"{path}: not a checkpoint written by fit (no optimizer state or fit "

@@ -205,6 +205,33 @@ def test_resume_refuses_other_settings_and_starts_fresh_without_a_file(be, tmp_p
     assert done.epoch == [0, 1]
 
 
+def test_resume_reads_a_model_larger_than_loads_default_bound(be, tmp_path, monkeypatch):
+    """fit(resume=True) bounds what it reads by the model it resumes into (weights, state, two
+    optimizer buffers each, float64 at most), not by load's 2 GiB default: shown with that
+    default lowered below this model's size (the read must still succeed), and a file that
+    declares more than the model's bound is still refused before it is read."""
+    x, t = blobs(30)
+    path = tmp_path / "run.npz"
+    kw = dict(loss=losses.SoftmaxCrossEntropy(), optimizer=an.optim.Adam(lr=0.01), epochs=2, verbose=0)
+    mlp(seed=0).fit(x, t, checkpoint=path, **{**kw, "epochs": 1})
+    seen = []
+    real = an.io.load_checkpoint
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("max_bytes"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(an.io, "DEFAULT_MAX_BYTES", 64)  # far below this model's 2 KB of Adam state
+    monkeypatch.setattr(an.io, "load_checkpoint", spy)
+    model = mlp(seed=0)
+    h = model.fit(x, t, checkpoint=path, resume=True, **kw)
+    assert h.epoch == [0, 1]
+    n = model.count_params()
+    assert seen and seen[0] >= 3 * 4 * n  # float32 weights and Adam's two buffers fit under the bound
+    with pytest.raises(an.io.CheckpointError):
+        real(path, max_bytes=64)  # the same file under the lowered bound: refused
+
+
 def test_checkpoint_every(be, tmp_path):
     x, t = blobs(30)
     path = tmp_path / "every.npz"
