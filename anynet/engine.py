@@ -257,13 +257,18 @@ class Engine:
 
         return predict
 
-    def evaluate_fn(self, loss: Loss) -> Callable:
-        """``(params, state, x, t) -> (mean loss, right predictions or None)`` in inference mode."""
+    def evaluate_fn(self, loss: Loss, weighted: bool = False) -> Callable:
+        """``(params, state, x, t) -> (mean loss, right predictions or None)`` in inference mode;
+        ``weighted``: ``(params, state, x, t, w)``, the loss ``sum_i w_i L_i / N`` as in training."""
         def evaluate(params, state, x, t):
             y = self.forward(params, state, x)[0]
             return loss.forward(y, t), loss.correct(y, t)
 
-        return evaluate
+        def evaluate_weighted(params, state, x, t, w):
+            y = self.forward(params, state, x)[0]
+            return loss.value_and_grad(y, t, weights=w)[0], loss.correct(y, t)
+
+        return evaluate_weighted if weighted else evaluate
 
     def grads_fn(self, cfg: TrainConfig, training: bool) -> Callable:
         """``(params, state, x, t, key) -> (value, grads)``."""

@@ -378,19 +378,23 @@ class Sequential:
         return float(value), grads
 
     def evaluate(self, x: Any, t: Any, /, *, loss: Loss | str, regularizer: Regularizer | None = None,
-                 batch_size: int = 4096, metrics: Any = ()) -> dict[str, float]:
+                 batch_size: int = 4096, metrics: Any = (), sample_weight: Any = None) -> dict[str, float]:
         """Mean loss (with the penalty, if any) and, for classification losses, accuracy.
 
         Returns ``{"loss": float, "accuracy": float}`` (no ``"accuracy"`` for MSE), plus one
         entry per metric of ``metrics`` (names or :class:`anynet.metrics.Metric` objects:
         ``"f1"``, ``"roc_auc"``, ``"r2"``...; see :func:`anynet.train.fit`).
+        ``sample_weight`` (N,), optional, weighs the loss as ``fit`` does,
+        ``sum_i w_i L_i / N``; accuracy and ``metrics`` stay unweighted (Keras's
+        ``metrics=`` are too).
         """
         _checks.check_positive_int(batch_size, name="batch_size", where="evaluate")
         loss = losses.get(loss)
         X = self.check_inputs(x, where="evaluate")
         T = self.check_targets(t, loss, where="evaluate", n=X.shape[0])
+        W = train.sample_weights(self, T, loss, sample_weight, None, "evaluate")
         return train.evaluate(self.engine, self.params, self.state, X, T, loss=loss, regularizer=regularizer,
-                              batch_size=batch_size, metrics=metrics)
+                              batch_size=batch_size, metrics=metrics, sample_weight=W)
 
     def fit(self, x: Any, t: Any, /, **kwargs: Any) -> train.History:
         """Train with mini-batch gradient descent; see :func:`anynet.train.fit` for every option.

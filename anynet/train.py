@@ -34,7 +34,7 @@ from .callbacks import Callback, LambdaCallback, Run
 from .engine import Engine, TrainConfig
 from .losses import Loss, Regularizer, one_hot
 
-__all__ = ["History", "evaluate", "fit", "training_data"]
+__all__ = ["History", "evaluate", "fit", "sample_weights", "training_data"]
 
 
 #: Up to how many output elements per epoch (samples x outputs) fit keeps the outputs of
@@ -229,7 +229,7 @@ def fit(
     be, engine = model.backend, model.engine
     mets = _metrics(metrics, loss, where)
     X, T = training_data(model, x, t, loss, where=where)
-    W = _sample_weights(model, T, loss, sample_weight, class_weight, where)
+    W = sample_weights(model, T, loss, sample_weight, class_weight, where)
     val = _validation(model, validation_data, loss, where)
     if validation_split:
         if val is not None:
@@ -410,10 +410,12 @@ def _chunked_epoch(engine: Engine, chunk_fn: Callable, step_fn: Callable, start:
 
 def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss: Loss,
              regularizer: Regularizer | None = None, batch_size: int = 4096,
-             metrics: Sequence[Any] = ()) -> dict[str, float]:
+             metrics: Sequence[Any] = (), sample_weight: Any = None) -> dict[str, float]:
     """Mean loss (plus the penalty) and, for classification losses, accuracy of arrays already
     checked and on the backend, in batches of ``batch_size`` (``Sequential.evaluate`` checks
-    user input and calls this); ``metrics`` as in :func:`fit`.
+    user input and calls this); ``metrics`` as in :func:`fit`; ``sample_weight`` (N,), checked
+    and on the backend, weighs the loss as in :func:`fit` (accuracy and metrics are not
+    weighted, as Keras's ``metrics=``).
 
     >>> import numpy as np, anynet as an
     >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
@@ -425,12 +427,14 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
     ['accuracy', 'loss']
     """
     loss = losses.get(loss)
-    fn = engine.compiled("evaluate", loss)
+    weighted = sample_weight is not None
+    fn = engine.compiled("evaluate", loss, weighted)
     n = X.shape[0]
     total, correct = 0.0, 0.0
     for i in range(0, n, batch_size):
         j = min(n, i + batch_size)  # in bounds: the standard leaves larger stops unspecified
-        value, c = fn(params, state, X[i:j, ...], T[i:j, ...])
+        extra = (sample_weight[i:j],) if weighted else ()
+        value, c = fn(params, state, X[i:j, ...], T[i:j, ...], *extra)
         total = total + value * (j - i)
         correct = None if c is None else correct + c
     out = {"loss": float(total) / n}
@@ -502,9 +506,20 @@ def _metric_logs(engine: Engine, params: Any, state: Any, X: Any, T: Any, mets: 
     return metrics_.compute(mets, y, T, loss=loss)
 
 
-def _sample_weights(model: Any, T: Any, loss: Loss, sample_weight: Any, class_weight: Any,
+def sample_weights(model: Any, T: Any, loss: Loss, sample_weight: Any, class_weight: Any,
                     where: str) -> Any:
-    """The per-sample weights (N,) on the backend in the model's dtype, or None."""
+    """The per-sample weights (N,) of ``sample_weight`` times ``class_weight[t_i]``, checked
+    (shape, finite, >= 0; class indices) and on the backend in the model's dtype; None when
+    both are None. ``T`` are the targets as :func:`training_data` returns them.
+
+    >>> import numpy as np, anynet as an
+    >>> model = an.Sequential([an.layers.Linear(2, 2)], seed=0)
+    >>> loss = an.losses.SoftmaxCrossEntropy()
+    >>> _, T = an.train.training_data(model, np.zeros((3, 2)), np.asarray([0, 1, 1]), loss)
+    >>> w = an.train.sample_weights(model, T, loss, [1.0, 2.0, 0.5], {1: 2.0}, "fit")
+    >>> [float(v) for v in w]
+    [1.0, 4.0, 1.0]
+    """
     if sample_weight is None and class_weight is None:
         return None
     if "weights" not in inspect.signature(loss.value_and_grad).parameters:

@@ -206,3 +206,27 @@ def test_a_failed_fit_leaves_no_optimizer_state_to_continue(be):
     with pytest.raises(FloatingPointError, match="training diverged"):
         model.fit(x, np.eye(3)[t] * 1e3, loss="mse", optimizer=an.optim.SGD(lr=1e6), epochs=3, verbose=0)
     assert model.opt_state is None  # the next fit starts its optimizer afresh
+
+
+def test_evaluate_weighs_the_loss_as_fit_does(be):
+    """evaluate(sample_weight=w): the loss sum_i w_i L_i / N, per-sample losses computed here by
+    hand; in batches too; accuracy unweighted (Keras's metrics= are); errors as in fit."""
+    x = rng.normal(size=(7, 4))
+    t = np.asarray([0, 1, 2, 1, 0, 2, 2])
+    w = np.asarray([0.5, 2.0, 0.0, 1.0, 3.0, 1.5, 0.25])
+    model = an.Sequential(L.mlp(4, (5,), 3), seed=3, dtype="float64", backend=be)
+    logits = to_numpy(model.predict(x))
+    logp = logits - logits.max(axis=1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    per_sample = -logp[np.arange(7), t]
+    plain = model.evaluate(x, t, loss="softmax_cross_entropy")
+    for batch_size in (4096, 3):
+        weighted = model.evaluate(x, t, loss="softmax_cross_entropy", sample_weight=w, batch_size=batch_size)
+        assert abs(weighted["loss"] - float((w * per_sample).sum() / 7)) < 1e-12
+        assert weighted["accuracy"] == plain["accuracy"]
+    ones = model.evaluate(x, t, loss="softmax_cross_entropy", sample_weight=np.ones(7))
+    assert abs(ones["loss"] - plain["loss"]) < 1e-12
+    with pytest.raises(ValueError, match=r"evaluate: sample_weight must have shape \(7,\)"):
+        model.evaluate(x, t, loss="softmax_cross_entropy", sample_weight=np.ones(6))
+    with pytest.raises(ValueError, match="evaluate: sample_weight must be >= 0"):
+        model.evaluate(x, t, loss="softmax_cross_entropy", sample_weight=-np.ones(7))
