@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np  # host-side file reading, point generation and splitting only
 
+from . import _npy
+
 __all__ = [
     "DATASETS",
     "Dataset",
@@ -792,18 +794,9 @@ def read_npy(path: str | os.PathLike, *, max_bytes: int = _DEFAULT_MAX_BYTES) ->
     where = f"read_npy: {path}"
     with open(path, "rb") as fh:
         try:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                raise ValueError(f"format version {version}")
-        except Exception as exc:
-            # ValueError, SyntaxError, tokenize.TokenError, ...: the header is not one NumPy wrote
-            raise ValueError(f"{where} is not a plain .npy file ({type(exc).__name__}: {exc})") from None
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise ValueError(f"{where} holds {dtype} values; inputs must be numbers (never pickled objects)")
+            shape, fortran, dtype = _npy.read_header(fh)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > max_bytes:
             raise ValueError(f"{where} declares shape {shape} of {dtype}, {nbytes} bytes, more than "

@@ -84,6 +84,7 @@ from typing import IO, Any
 # through numpy.lib.format), so this module uses NumPy directly.
 import numpy as np
 
+from . import _npy
 from . import optim as _optim
 from ._version import __version__
 from .backends import Backend, get_backend, to_numpy
@@ -116,7 +117,7 @@ def register_model(cls: type) -> type:
     return cls
 
 _META = "__anynet__"  # the metadata entry (``__anynet__.npy`` inside the zip)
-_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned ints, floats: nothing that needs pickle
+_NUMERIC_KINDS = _npy.NUMERIC_KINDS  # bool, signed and unsigned ints, floats: nothing that needs pickle
 _MAX_META_BYTES = 8 * 2**20  # a bound on the JSON (a fit history of 10,000 epochs, 4 metrics: 0.8 MiB)
 _MAX_META_DEPTH = 64  # JSON nesting: anynet's own metadata is about 6 deep
 _MAX_META_CONTAINERS = 2**17  # JSON lists and objects (anynet writes about 3 per array): each costs
@@ -760,20 +761,10 @@ def _parse_npy(raw: bytearray, what: str, fail: Callable[[str], CheckpointError]
     """An .npy entry's header: (dtype, shape, fortran_order, offset of the data)."""
     head = _io.BytesIO(bytes(raw[:_NPY_HEADER_SLACK + 16]))
     try:
-        version = np.lib.format.read_magic(head)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
-        else:
-            raise ValueError(f".npy format version {version[0]}.{version[1]}; anynet writes 1.0")
-    except Exception as exc:
-        # SyntaxError, tokenize.TokenError, ...: whatever it is, the header is not one NumPy wrote
-        raise fail(f"{what} is not a plain {plain} .npy array ({type(exc).__name__}: {exc})") from None
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
-        raise fail(f"{what} is not a plain {plain} array: it holds {dtype}, which would need pickle; "
-                   "a checkpoint holds only numeric arrays")
-    return dtype, tuple(shape), bool(fortran), head.tell()
+        shape, fortran, dtype = _npy.read_header(head)
+    except ValueError as exc:
+        raise fail(f"{what} is not a plain {plain} array: {exc}") from None
+    return dtype, shape, fortran, head.tell()
 
 
 def _read_zip(zf: zipfile.ZipFile, be: Backend, path: str, fail: Callable[[str], CheckpointError],

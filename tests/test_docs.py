@@ -27,7 +27,7 @@ PUBLIC = ["anynet", "anynet.layers", "anynet.losses", "anynet.metrics", "anynet.
 DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.layers._base",
                    "anynet.layers.activations", "anynet.layers.dropout", "anynet.layers.linear",
                    "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet.layers.conv", "anynet.convert", "anynet._windows",
-                   "anynet.layers.pooling", "anynet.layers.batchnorm", "anynet._tree",
+                   "anynet.layers.pooling", "anynet.layers.batchnorm", "anynet._tree", "anynet._npy",
                    "anynet._packing", "anynet.sklearn", "anynet.playground.server", "anynet.playground.session",
                    "anynet.backends._base", "anynet.backends._jax", "anynet.backends"]
 
