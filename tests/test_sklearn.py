@@ -173,3 +173,21 @@ def test_early_stopping_scores_and_restores_the_best_epoch(be):
     assert clf.best_validation_score_ == max(scores)
     reg = MLPRegressor(max_iter=30, early_stopping=True, random_state=0).fit(d.x_train, d.t_train.astype(float))
     assert len(reg.validation_scores_) == reg.n_iter_ and max(reg.validation_scores_) <= 1.0  # R^2
+
+
+def test_early_stopping_puts_back_the_best_epochs_weights(be):
+    """With early_stopping the weights at the end are those of the best validation epoch: the
+    held-out rows (the estimator's own split, rebuilt here from random_state) score exactly
+    best_validation_score_, even when a later epoch scored lower."""
+    d = an.datasets.load("digits")
+    x, t = d.x_train[:600], d.t_train[:600]
+    for lr in (0.05, 0.2):  # the higher rate makes later epochs worse than the best one
+        clf = MLPClassifier(max_iter=40, early_stopping=True, n_iter_no_change=3, learning_rate_init=lr,
+                            random_state=0, solver="sgd").fit(x, t)
+        seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+        val = np.random.default_rng(seed).permutation(len(x))[:max(1, round(clf.validation_fraction * len(x)))]
+        assert clf.score(x[val], t[val]) == pytest.approx(clf.best_validation_score_, abs=1e-12)
+        if clf.validation_scores_[-1] < clf.best_validation_score_:
+            break
+    else:
+        pytest.fail(f"no run ended below its best epoch: {clf.validation_scores_}")
