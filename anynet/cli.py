@@ -212,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER)
     _add_export_parser(sub, fmt)
     _add_playground(sub)
+    p.set_defaults(train_parser=t)  # main's own usage checks answer with train's usage line
     return p
 
 
@@ -613,9 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "train" and args.resume and not args.checkpoint:
-        parser.error("train: --resume needs --checkpoint FILE (the file to resume from)")
+        args.train_parser.error("--resume needs --checkpoint FILE (the file to resume from)")
     if args.command == "train" and (problem := _train_usage(args)):
-        parser.error(f"train: {problem}")
+        args.train_parser.error(problem)
     try:
         return {"train": cmd_train, "predict": cmd_predict, "info": cmd_info,
                 "export": cmd_export,

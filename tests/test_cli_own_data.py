@@ -184,6 +184,7 @@ def test_csv_without_target_is_a_usage_error_that_lists_the_columns(capsys, tmp_
                                   ("--dataset", "iris", "--task", "regression")])
 def test_target_or_task_with_a_bundled_dataset_is_a_usage_error(capsys, args):
     code, err = usage(capsys, "train", *args)
+    assert err.startswith("usage: anynet train") and "anynet train: error: --" in err  # train's own usage
     assert code == 2 and ("--task applies to your own --data FILE" in err
                           or "--target picks the targets of your own --data FILE" in err)
 
