@@ -42,7 +42,7 @@ from ._cli_checks import (
     resolve_backend,
 )
 from ._version import __version__
-from .backends import available_backends, backend, get_backend, to_numpy, use
+from .backends import available_backends, backend, get_backend, keep_freed_memory, to_numpy, use
 from .callbacks import EarlyStopping
 from .losses import L2, MSE, SoftmaxCrossEntropy
 from .model import Sequential
@@ -587,6 +587,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {name:<17} {be.version:<14} devices: {', '.join(map(str, be.visible_devices()))}")
         else:
             print(f"  {name:<17} unavailable: {why}")
+    memory = ("on: glibc keeps the memory a step frees for the next (ANYNET_KEEP_FREED_MEMORY=0 turns it off)"
+              if keep_freed_memory() else "off (not glibc, or ANYNET_KEEP_FREED_MEMORY=0)")
+    print(f"Host memory for NumPy and PyTorch on the CPU: {memory}")
     print(f"Extras, from anynet's source tree: pip install '.[EXTRA]' with EXTRA one of {', '.join(EXTRAS)} "
           "(README.md says what each adds)")
     return 0

@@ -31,6 +31,7 @@ from typing import Any
 from ._base import CACHE, REGISTRY, Backend, BackendError, cached, owner, to_numpy
 from ._cupy import CupyBackend
 from ._jax import JaxBackend, initialize_distributed
+from ._memory import keep_freed_memory
 from ._numpy import NumpyBackend
 from ._strict import StrictBackend
 from ._torch import TorchBackend
@@ -44,6 +45,7 @@ __all__ = [
     "backend_of",
     "get_backend",
     "initialize_distributed",
+    "keep_freed_memory",
     "namespace_name",
     "register",
     "to_numpy",

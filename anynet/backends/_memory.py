@@ -35,7 +35,15 @@ _state: list[bool] = []  # [done?] once per process
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse (once per process); True if it is now so."""
+    """Ask glibc to keep freed memory for reuse (once per process); True if it is now so.
+
+    The NumPy and PyTorch (CPU) backends call it when they are first built; ``anynet info``
+    says whether it is on. False elsewhere than glibc, or with ``ANYNET_KEEP_FREED_MEMORY=0``.
+
+    >>> import anynet as an
+    >>> an.backends.keep_freed_memory() in (True, False)  # the same answer on every call
+    True
+    """
     if _state:
         return _state[0]
     _state.append(False)
