@@ -639,27 +639,33 @@ def _w4_data(steps: int, seed: int = 1, dtype: Any = np.float32) -> tuple[np.nda
     return x, rng.integers(0, 10, size=n), rng.permutation(n).reshape(steps, W4_BATCH)
 
 
-def w4_anynet(backend: str, params, x, t) -> tuple[Callable, Callable]:
-    """anynet's CNN exactly as fit runs it: the engine's compiled epoch."""
+def w4_anynet(backend: Any, params, x, t) -> tuple[Callable, Callable]:
+    """anynet's CNN exactly as fit runs it: the engine's compiled epoch. ``backend``: a name,
+    ``"name:device"`` (e.g. ``"torch:cuda"``) or a Backend."""
     L = layers
     stack = [L.Conv2D(1, 32, 3), L.ReLU(), L.MaxPool2D(2), L.Conv2D(32, 64, 3), L.ReLU(), L.MaxPool2D(2),
              L.Flatten(), L.Linear(1600, 128), L.ReLU(), L.Linear(128, 10)]
-    return _anynet_epoch(get_backend(backend), stack, params, x, t)
+    if isinstance(backend, str):
+        name, _, device = backend.partition(":")
+        backend = get_backend(name, device or None)
+    return _anynet_epoch(backend, stack, params, x, t)
 
 
-def w4_torch(params, x, t) -> tuple[Callable, Callable]:
-    """PyTorch CPU eager: NCHW conv2d/max_pool2d (its native layout), the same weights."""
+def w4_torch(params, x, t, device: str = "cpu") -> tuple[Callable, Callable]:
+    """PyTorch eager (``device`` "cpu" or "cuda"): NCHW conv2d/max_pool2d (its native layout), the
+    same weights."""
     import torch  # a peer, written in its own library on purpose
 
     F = torch.nn.functional
-    ws = [torch.tensor(np.ascontiguousarray(layers.to_torch_conv2d_weight(W)) if W.ndim == 4 else W, requires_grad=True)
-          for W, _ in params]
-    bs = [torch.tensor(b, requires_grad=True) for _, b in params]
-    X, T = torch.tensor(x.transpose(0, 3, 1, 2).copy()), torch.tensor(t)
+    dev = torch.device(device)
+    ws = [torch.tensor(np.ascontiguousarray(layers.to_torch_conv2d_weight(W)) if W.ndim == 4 else W, device=dev,
+                       requires_grad=True) for W, _ in params]
+    bs = [torch.tensor(b, device=dev, requires_grad=True) for _, b in params]
+    X, T = torch.tensor(x.transpose(0, 3, 1, 2).copy(), device=dev), torch.tensor(t, device=dev)
     opt = torch.optim.SGD([*ws, *bs], lr=LR)
 
     def run(order: np.ndarray) -> float:
-        for idx in torch.tensor(order):
+        for idx in torch.tensor(order, device=dev):
             h = F.max_pool2d(torch.relu(F.conv2d(X[idx], ws[0], bs[0])), 2)
             h = F.max_pool2d(torch.relu(F.conv2d(h, ws[1], bs[1])), 2)
             h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)  # anynet's (H, W, C) flattening order
@@ -671,8 +677,8 @@ def w4_torch(params, x, t) -> tuple[Callable, Callable]:
         return loss.item()
 
     def get():
-        return [(layers.from_torch_conv2d_weight(W.detach().numpy())["W"] if W.ndim == 4 else W.detach().numpy(),
-                 b.detach().numpy()) for W, b in zip(ws, bs)]
+        host = [(W.detach().cpu().numpy(), b.detach().cpu().numpy()) for W, b in zip(ws, bs)]
+        return [(layers.from_torch_conv2d_weight(W)["W"] if W.ndim == 4 else W, b) for W, b in host]
 
     return run, get
 
@@ -706,7 +712,7 @@ def w4_jax(params, x, t) -> tuple[Callable, Callable]:
     return _jax_sgd(loss_fn, P, X, T)
 
 
-def _w4_anynet_maker(backend: str, w: Any, params, x, t) -> tuple[Callable, Callable]:
+def _w4_anynet_maker(backend: Any, w: Any, params, x, t) -> tuple[Callable, Callable]:
     return w4_anynet(backend, params, x, t)  # prepare()'s make(w, params, x, t)
 
 
@@ -716,8 +722,19 @@ def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, step
     every implementation first checked against anynet-numpy after the same 3 steps."""
     x, t, order = _w4_data(steps)
     params = _w4_params()
-    makers: list[tuple[str, Callable]] = [(f"anynet-{b}", functools.partial(_w4_anynet_maker, b)) for b in backends]
-    makers += [("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)), ("jax-jit", lambda w, p, x, t: w4_jax(p, x, t))]
+    makers: list[tuple[str, Callable]] = []
+    for spec in backends:  # "name" (its default device) or "name:device", e.g. "torch:cuda"
+        name, _, device = spec.partition(":")
+        try:
+            be = get_backend(name, device or None)
+        except Exception:  # not installed, no such device: `anynet info` says why
+            continue
+        label = f"anynet-{name}" + (":gpu" if _on_gpu(be.device) else "")
+        makers.append((label, functools.partial(_w4_anynet_maker, be)))
+    makers.append(("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)))
+    if _torch_cuda():
+        makers.append(("torch-cuda", lambda w, p, x, t: w4_torch(p, x, t, device="cuda")))
+    makers.append(("jax-jit", lambda w, p, x, t: w4_jax(p, x, t)))
     rows: dict[str, Result] = {}
     runs: dict[str, Callable] = {}
     ref_after = None
@@ -747,10 +764,22 @@ def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, step
     print("  check: max relative difference of each weight array from anynet-numpy's after the same 3 float32 "
           "steps; up to ~1e-3 on a conv bias (small values) is float32 rounding, amplified where a ReLU input "
           "sits near 0: the same runs in float64 agree to 3e-15 (BENCHMARKS.md)", file=out)
-    for ours, peer, target in (("anynet-numpy", "torch-eager", 1.5), ("anynet-jax", "jax-jit", 1.0)):
+    for ours, peer, target in (("anynet-numpy", "torch-eager", 1.5), ("anynet-jax", "jax-jit", 1.0),
+                               ("anynet-cupy:gpu", "torch-cuda", None), ("anynet-torch:gpu", "torch-cuda", None),
+                               ("anynet-jax:gpu", "torch-cuda", None), ("anynet-jax:gpu", "jax-jit", None)):
         if ours in med and peer in med:
-            print(f"  {ours} / {peer}: {med[ours] / med[peer]:.2f}x (target <= {target}x)", file=out)
+            goal = f" (target <= {target}x)" if target else " (GPU: no target, the measurement)"
+            print(f"  {ours} / {peer}: {med[ours] / med[peer]:.2f}x{goal}", file=out)
     return list(rows.values())
+
+
+def _torch_cuda() -> bool:
+    """Whether PyTorch is installed with a CUDA device (the torch-cuda peer's condition)."""
+    try:
+        import torch  # a peer, written in its own library on purpose
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _range(times: list[float]) -> str:
@@ -864,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wl:
         run(wl, [b for b in args.backends.split(",") if b], **kw)
     if w4:
-        run_w4([b for b in args.backends.split(",") if b in ("numpy", "jax", "torch")],
+        run_w4([b for b in args.backends.split(",") if b],
                repeats=2 if args.quick else args.repeats, steps=2 if args.quick else W4_STEPS)
     return 0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The anynet GPU check: the whole test suite on CuPy and on JAX-on-GPU, the parity
-# tables with the GPU backends, the GPU benchmark (W2 and W3 on cupy and JAX-on-GPU
-# against PyTorch CUDA eager, in the same rounds), and one summary to paste into
+# tables with the GPU backends, the GPU benchmark (W2 and W3, and the convnet W4, on cupy
+# and JAX-on-GPU against PyTorch CUDA eager, in the same rounds), and one summary to paste into
 # backends/README.md and BENCHMARKS.md.
 #
 # For a machine with an NVIDIA GPU and no network, where numpy, cupy, jax with CUDA,
@@ -248,6 +248,23 @@ elif run "$BENCH_LOG" "$PYTHON" -m anynet.bench --workloads mnist,wide --backend
     fi
 else
     record "bench (mnist, wide; cupy, jax, torch:cuda)" FAIL "$(tail -n 1 "$BENCH_LOG") (log: $BENCH_LOG)"
+fi
+
+# W4, the convnet of issue 11, on the same GPU backends against torch CUDA eager and a
+# hand-written jax.jit step (JAX on the GPU), after the CPU rows of its targets.
+W4_LOG="$WORK/bench-w4.log"
+if ! wants bench; then
+    :
+elif run "$W4_LOG" "$PYTHON" -m anynet.bench --workloads w4 --backends numpy,cupy,jax,torch:cuda --repeats 5; then
+    if [ "$DRY_RUN" = 1 ]; then
+        record "bench w4 (convnet; cupy, jax, torch:cuda)" "NOT RUN" "dry run"
+    elif grep -q "anynet-cupy:gpu" "$W4_LOG" && grep -q "torch-cuda" "$W4_LOG"; then
+        record "bench w4 (convnet; cupy, jax, torch:cuda)" PASS "$(grep -m1 'anynet-cupy:gpu / torch-cuda' "$W4_LOG")"
+    else
+        record "bench w4 (convnet; cupy, jax, torch:cuda)" FAIL "no cupy or torch-cuda row (log: $W4_LOG)"
+    fi
+else
+    record "bench w4 (convnet; cupy, jax, torch:cuda)" FAIL "$(tail -n 1 "$W4_LOG") (log: $W4_LOG)"
 fi
 
 # ---------------------------------------------------------------- summary
