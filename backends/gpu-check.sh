@@ -234,37 +234,28 @@ fi
 # ---------------------------------------------------------------- the GPU benchmark
 # W2 (mnist) and W3 (wide) on cupy, JAX-on-GPU and torch CUDA eager (plus the CPU rows the
 # ratios are taken against), in the same rounds; float32 with TF32 off, as above.
-BENCH_LOG="$WORK/bench.log"
-if ! wants bench; then
-    :
-elif run "$BENCH_LOG" "$PYTHON" -m anynet.bench --workloads mnist,wide --backends numpy,cupy,jax,torch:cuda \
-        --repeats 5 --no-sklearn --no-memory; then
-    if [ "$DRY_RUN" = 1 ]; then
-        record "bench (mnist, wide; cupy, jax, torch:cuda)" "NOT RUN" "dry run"
-    elif grep -q "^anynet-cupy:gpu" "$BENCH_LOG" && grep -q "^torch-cuda" "$BENCH_LOG"; then
-        record "bench (mnist, wide; cupy, jax, torch:cuda)" PASS "$(grep -m1 '^against torch-cuda' "$BENCH_LOG")"
+bench_step() {  # bench_step NAME LOG SUMMARY ARGS...: one anynet.bench run; PASS with cupy and torch-cuda rows
+    local name="$1" log="$2" summary="$3"
+    shift 3
+    if run "$log" "$PYTHON" -m anynet.bench "$@"; then
+        if [ "$DRY_RUN" = 1 ]; then
+            record "$name" "NOT RUN" "dry run"
+        elif grep -q "anynet-cupy:gpu" "$log" && grep -q "torch-cuda" "$log"; then
+            record "$name" PASS "$(grep -m1 "$summary" "$log")"
+        else
+            record "$name" FAIL "no cupy or torch-cuda row (log: $log)"
+        fi
     else
-        record "bench (mnist, wide; cupy, jax, torch:cuda)" FAIL "no cupy or torch-cuda row (log: $BENCH_LOG)"
+        record "$name" FAIL "$(tail -n 1 "$log") (log: $log)"
     fi
-else
-    record "bench (mnist, wide; cupy, jax, torch:cuda)" FAIL "$(tail -n 1 "$BENCH_LOG") (log: $BENCH_LOG)"
-fi
-
-# W4, the convnet of issue 11, on the same GPU backends against torch CUDA eager and a
-# hand-written jax.jit step (JAX on the GPU), after the CPU rows of its targets.
-W4_LOG="$WORK/bench-w4.log"
-if ! wants bench; then
-    :
-elif run "$W4_LOG" "$PYTHON" -m anynet.bench --workloads w4 --backends numpy,cupy,jax,torch:cuda --repeats 5; then
-    if [ "$DRY_RUN" = 1 ]; then
-        record "bench w4 (convnet; cupy, jax, torch:cuda)" "NOT RUN" "dry run"
-    elif grep -q "anynet-cupy:gpu" "$W4_LOG" && grep -q "torch-cuda" "$W4_LOG"; then
-        record "bench w4 (convnet; cupy, jax, torch:cuda)" PASS "$(grep -m1 'anynet-cupy:gpu / torch-cuda' "$W4_LOG")"
-    else
-        record "bench w4 (convnet; cupy, jax, torch:cuda)" FAIL "no cupy or torch-cuda row (log: $W4_LOG)"
-    fi
-else
-    record "bench w4 (convnet; cupy, jax, torch:cuda)" FAIL "$(tail -n 1 "$W4_LOG") (log: $W4_LOG)"
+}
+if wants bench; then
+    bench_step "bench (mnist, wide; cupy, jax, torch:cuda)" "$WORK/bench.log" '^against torch-cuda' \
+        --workloads mnist,wide --backends numpy,cupy,jax,torch:cuda --repeats 5 --no-sklearn --no-memory
+    # W4, the convnet of issue 11, against torch CUDA eager and a hand-written jax.jit step
+    # (JAX on the GPU), after the CPU rows of its targets
+    bench_step "bench w4 (convnet; cupy, jax, torch:cuda)" "$WORK/bench-w4.log" 'anynet-cupy:gpu / torch-cuda' \
+        --workloads w4 --backends numpy,cupy,jax,torch:cuda --repeats 5
 fi
 
 # ---------------------------------------------------------------- summary
