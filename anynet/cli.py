@@ -65,53 +65,39 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _positive(kind: type) -> Any:
+def _number(kind: type, low: float, *, low_open: bool, high: float | None = None) -> Any:
+    """An argparse type: a finite ``kind`` (int or float) above ``low`` (``low_open``) or at least
+    ``low``, and below ``high`` if given; the error says which."""
+    if high is not None:
+        want = f"a number in {'(' if low_open else '['}{low:g}, {high:g})"
+    elif low == 0 and low_open:
+        want = f"a positive {kind.__name__}"
+    else:
+        want = f"{'an integer' if kind is int else 'a finite number'} {'>' if low_open else '>='} {low:g}"
+
     def parse(text: str) -> Any:
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}") from None
+        if not ((v > low if low_open else v >= low) and (high is None or v < high) and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}")
         return v
 
     return parse
+
+
+def _positive(kind: type) -> Any:
+    return _number(kind, 0, low_open=True)
 
 
 def _fraction(low_open: bool) -> Any:
     """A number in (0, 1) (``low_open``) or in [0, 1)."""
-    interval = "(0, 1)" if low_open else "[0, 1)"
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
-        if not ((v > 0.0 if low_open else v >= 0.0) and v < 1.0):
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
-        return v
-
-    return parse
+    return _number(float, 0, low_open=low_open, high=1)
 
 
-def _nonnegative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not v >= 0.0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
+_nonnegative = _number(float, 0, low_open=False)  # --weight-decay
+_count = _number(int, 0, low_open=False)  # --seed, --patience
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -169,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate (default: 0.05 for sgd, 1e-3 otherwise)")
     t.add_argument("--batch-size", type=_positive(int), default=32, help="samples per training step")
-    t.add_argument("--seed", type=_seed, default=0,
+    t.add_argument("--seed", type=_count, default=0,
                    help="seeds the weights, the shuffling, dropout and the generated datasets' samples")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="the floating-point type of the weights and the computation")
@@ -264,7 +250,7 @@ def _add_regularization_options(t: argparse.ArgumentParser) -> None:
                         "the loss, the lecture's lambda R(W) (gradient 2 L W); with --optimizer adamw it is "
                         "AdamW's decoupled weight decay instead (W -= lr * L * W each step; AdamW's own default "
                         "0.01 when not given)")
-    t.add_argument("--patience", type=_seed, default=None, metavar="N",
+    t.add_argument("--patience", type=_count, default=None, metavar="N",
                    help="stop when val_loss has not improved for N epochs and restore the best epoch's weights "
                         "(EarlyStopping); watches --val-split, 0.1 of the training part when not given, "
                         "never the test set")
