@@ -257,18 +257,15 @@ class Engine:
 
         return predict
 
-    def evaluate_fn(self, loss: Loss, weighted: bool = False) -> Callable:
-        """``(params, state, x, t) -> (mean loss, right predictions or None)`` in inference mode;
-        ``weighted``: ``(params, state, x, t, w)``, the loss ``sum_i w_i L_i / N`` as in training."""
-        def evaluate(params, state, x, t):
+    def evaluate_fn(self, loss: Loss) -> Callable:
+        """``(params, state, x, t[, w]) -> (mean loss, right predictions or None)`` in inference
+        mode; with per-sample weights ``w`` the loss is ``sum_i w_i L_i / N``, as in training."""
+        def evaluate(params, state, x, t, w=None):
             y = self.forward(params, state, x)[0]
-            return loss.forward(y, t), loss.correct(y, t)
+            value = loss.forward(y, t) if w is None else loss.forward(y, t, weights=w)
+            return value, loss.correct(y, t)
 
-        def evaluate_weighted(params, state, x, t, w):
-            y = self.forward(params, state, x)[0]
-            return loss.value_and_grad(y, t, weights=w)[0], loss.correct(y, t)
-
-        return evaluate_weighted if weighted else evaluate
+        return evaluate
 
     def grads_fn(self, cfg: TrainConfig, training: bool) -> Callable:
         """``(params, state, x, t, key) -> (value, grads)``."""

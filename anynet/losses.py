@@ -148,9 +148,11 @@ class Loss:
     def _check_values(self, xp: Any, t: Array, name: str, where: str) -> None:
         """Raise ValueError for target values this loss cannot take (default: any)."""
 
-    def forward(self, y: Array, t: Array, /, *, xp: Any = None) -> Array:
-        """The loss value alone (a 0-d array)."""
-        return self.value_and_grad(y, t, xp=xp)[0]
+    def forward(self, y: Array, t: Array, /, *, xp: Any = None, weights: Array | None = None) -> Array:
+        """The loss value alone (a 0-d array); ``weights`` as in ``value_and_grad``."""
+        if weights is None:
+            return self.value_and_grad(y, t, xp=xp)[0]
+        return self.value_and_grad(y, t, xp=xp, weights=weights)[0]
 
     __call__ = forward
 

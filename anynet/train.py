@@ -427,13 +427,12 @@ def evaluate(engine: Engine, params: Any, state: Any, X: Any, T: Any, /, *, loss
     ['accuracy', 'loss']
     """
     loss = losses.get(loss)
-    weighted = sample_weight is not None
-    fn = engine.compiled("evaluate", loss, weighted)
+    fn = engine.compiled("evaluate", loss)
     n = X.shape[0]
     total, correct = 0.0, 0.0
     for i in range(0, n, batch_size):
         j = min(n, i + batch_size)  # in bounds: the standard leaves larger stops unspecified
-        extra = (sample_weight[i:j],) if weighted else ()
+        extra = () if sample_weight is None else (sample_weight[i:j],)
         value, c = fn(params, state, X[i:j, ...], T[i:j, ...], *extra)
         total = total + value * (j - i)
         correct = None if c is None else correct + c
