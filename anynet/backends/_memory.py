@@ -20,6 +20,7 @@ nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -31,9 +32,9 @@ ENV = "ANYNET_KEEP_FREED_MEMORY"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 _MMAP_THRESHOLD = 32 * 2**20  # glibc's largest on 64-bit systems
 _TRIM_THRESHOLD = 256 * 2**20
-_state: list[bool] = []  # [done?] once per process
 
 
+@functools.cache  # once per process
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse (once per process); True if it is now so.
 
@@ -44,9 +45,6 @@ def keep_freed_memory() -> bool:
     >>> an.backends.keep_freed_memory() in (True, False)  # the same answer on every call
     True
     """
-    if _state:
-        return _state[0]
-    _state.append(False)
     if os.environ.get(ENV, "1").strip() == "0" or not sys.platform.startswith("linux"):
         return False
     try:
@@ -55,5 +53,4 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # musl's mallopt is a stub that returns 0: then nothing changed
-    _state[0] = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
-    return _state[0]
+    return mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
