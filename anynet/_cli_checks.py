@@ -88,9 +88,8 @@ def check_plot(path: str | os.PathLike, option: str = "--plot") -> None:
     """Raise if a picture cannot be written at ``path``: matplotlib missing (with the install
     line), a format matplotlib does not write, or an unwritable path (:func:`check_output`)."""
     check_output(path, option)
-    _, _, canvas = plot._matplotlib()  # ImportError with the install line when it is missing
+    formats = plot.picture_formats()  # ImportError with the install line when matplotlib is missing
     suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
-    formats = canvas.get_supported_filetypes()
     if suffix not in formats:
         raise ValueError(f"{option} {os.fspath(path)!r}: expected a picture file name ending in one of "
                          f"{', '.join('.' + f for f in sorted(formats))}, e.g. out.png")

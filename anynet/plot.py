@@ -28,7 +28,7 @@ import numpy as np  # host-side: grids, counts and the arrays handed to matplotl
 
 from .backends import to_numpy
 
-__all__ = ["confusion_matrix", "decision_boundary", "feature_maps", "filters", "training_curves"]
+__all__ = ["confusion_matrix", "decision_boundary", "feature_maps", "filters", "picture_formats", "training_curves"]
 
 _INSTALL = "pip install matplotlib (from anynet's source tree: pip install '.[plot]')"
 
@@ -41,6 +41,18 @@ def _matplotlib() -> Any:
     except ImportError as exc:
         raise ImportError(f"anynet.plot needs matplotlib, which is not installed here: {_INSTALL}") from exc
     return matplotlib, Figure, FigureCanvasAgg
+
+
+def picture_formats() -> list[str]:
+    """The file name endings the plots can be written as (``png``, ``pdf``, ``svg``...), as
+    matplotlib's Agg canvas writes them; ImportError with the install line without matplotlib.
+
+    >>> import anynet as an
+    >>> "png" in an.plot.picture_formats()
+    True
+    """
+    _, _, canvas = _matplotlib()
+    return sorted(canvas.get_supported_filetypes())
 
 
 def _figure(ax: Any, ncols: int = 1, size: tuple[float, float] = (5.0, 5.0)) -> tuple[Any, Any]:
