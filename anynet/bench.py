@@ -827,14 +827,11 @@ def _table(w: Workload, rows: list[Result], peak: float) -> str:
 
 
 def _limit_threads(n: int) -> Any:
-    """Every library to ``n`` threads: BLAS and OpenMP pools (threadpoolctl), PyTorch's intra-op pool,
-    and XLA's CPU runtime where ``n == 1`` (its flags count only before JAX starts). Returns the
+    """NumPy's BLAS and PyTorch to ``n`` threads: BLAS and OpenMP pools (threadpoolctl) and
+    PyTorch's intra-op pool. JAX is not limited: XLA's CPU flags for it
+    (``--xla_cpu_multi_thread_eigen=false``) were measured to change nothing in JAX 0.10 (a
+    jitted 2048^3 matmul used 2 CPU-seconds per wall second either way). Returns the
     threadpoolctl limiter, which must stay alive."""
-    if n == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
-        if "jax" in sys.modules:
-            print("anynet bench: JAX had already started: its thread count is its own", file=sys.stderr)
     try:
         import threadpoolctl  # optional: scikit-learn's dependency
     except ImportError:
@@ -846,7 +843,7 @@ def _limit_threads(n: int) -> Any:
         pass
     else:
         torch.set_num_threads(n)
-    print(f"threads: {n} per library (--threads)")
+    print(f"threads: {n} for NumPy's BLAS and PyTorch (--threads; JAX keeps its own)")
     return limiter
 
 
@@ -868,8 +865,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--inference", action="store_true",
                    help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs the onnx extra: pip install '.[onnx]')")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="limit every library to N threads (BLAS, PyTorch's pool, and XLA's CPU runtime for N=1): "
-                        "a like-for-like comparison per core (default: each library's own)")
+                   help="limit NumPy's BLAS and PyTorch to N threads: a like-for-like comparison of the NumPy "
+                        "and PyTorch rows per core (JAX keeps its own threads; default: each library's own)")
     args = p.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
