@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import itertools
 import math
 import os
@@ -503,16 +504,12 @@ def _implementations(backends: Sequence[str]) -> list[tuple[str, Callable]]:
             continue
         label = f"anynet-{name}" + (":gpu" if _on_gpu(be.device) else "")
         impls.append((label, lambda w, p, x, t, be=be: anynet_impl(be, w, p, x, t)))
-    try:
-        import torch
-
+    if importlib.util.find_spec("torch") is not None:  # the PyTorch peers, where PyTorch is installed
         impls.append(("torch-eager", lambda w, p, x, t: torch_impl("cpu", w, p, x, t)))
-        if torch.cuda.is_available():
+        if _torch_cuda():
             impls.append(("torch-cuda", lambda w, p, x, t: torch_impl("cuda", w, p, x, t)))
-    except ImportError:
-        pass
     try:
-        import jax
+        import jax  # a peer, written in its own library on purpose
 
         impls.append(("jax-jit" + (":gpu" if _on_gpu(jax.devices()[0]) else ""), jax_impl))
     except ImportError:
