@@ -728,6 +728,9 @@ def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, step
             continue
         label = f"anynet-{name}" + (":gpu" if _on_gpu(be.device) else "")
         makers.append((label, functools.partial(_w4_anynet_maker, be)))
+        threaded = get_backend("numpy", threads="auto") if name == "numpy" and not device else None
+        if threaded is not None and threaded.threads > 1:  # each step's batch split over every core
+            makers.append((f"anynet-numpy-t{threaded.threads}", functools.partial(_w4_anynet_maker, threaded)))
     makers.append(("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)))
     if _torch_cuda():
         makers.append(("torch-cuda", lambda w, p, x, t: w4_torch(p, x, t, device="cuda")))
@@ -761,7 +764,9 @@ def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, step
     print("  check: max relative difference of each weight array from anynet-numpy's after the same 3 float32 "
           "steps; up to ~1e-3 on a conv bias (small values) is float32 rounding, amplified where a ReLU input "
           "sits near 0: the same runs in float64 agree to 3e-15 (BENCHMARKS.md)", file=out)
-    for ours, peer, target in (("anynet-numpy", "torch-eager", 1.5), ("anynet-jax", "jax-jit", 1.0),
+    threaded = [name for name in med if name.startswith("anynet-numpy-t")]
+    for ours, peer, target in (("anynet-numpy", "torch-eager", 1.5), *((n, "torch-eager", 1.5) for n in threaded),
+                               ("anynet-jax", "jax-jit", 1.0),
                                ("anynet-cupy:gpu", "torch-cuda", None), ("anynet-torch:gpu", "torch-cuda", None),
                                ("anynet-jax:gpu", "torch-cuda", None), ("anynet-jax:gpu", "jax-jit", None)):
         if ours in med and peer in med:

@@ -146,14 +146,61 @@ class Engine:
                         key: Array | None = None, xp: Any = None) -> tuple[Array, Params, State, Array]:
         """``(loss value (0-d), grads, new_state, y)`` for one batch on the backend."""
         xp = xp if xp is not None else self.backend.xp
-        y, caches, state = self.forward(params, state, x, training=training, key=key, xp=xp)
-        value, dy = loss.value_and_grad(y, t, xp=xp)
-        grads = self.backward(params, caches, dy, xp=xp)
+        shards = self._shards(x.shape[0])
+        if shards:
+            value, grads, y = self._split_value_and_grads(params, state, x, t, shards, loss=loss,
+                                                          training=training, xp=xp)
+        else:
+            y, caches, state = self.forward(params, state, x, training=training, key=key, xp=xp)
+            value, dy = loss.value_and_grad(y, t, xp=xp)
+            grads = self.backward(params, caches, dy, xp=xp)
         if regularizer is not None:
             penalty, rgrads = regularizer.value_and_grad(params, self.layers, xp=xp)
             value = value + penalty
             grads = [{k: g + r[k] if k in r else g for k, g in gd.items()} for gd, r in zip(grads, rgrads)]
         return value, grads, state, y
+
+    # ------------------------------------------------------------------ a step split over threads
+    def _shards(self, n: Any) -> list[tuple[int, int]]:
+        """The batch's pieces for a backend that splits a step over threads (``threads > 1``):
+        contiguous ranges of rows, as even as can be; ``[]`` to run it whole (one thread, a
+        batch smaller than two rows per thread, or layers whose samples are not
+        independent of each other or that draw random numbers: the split step would then
+        differ from the whole one)."""
+        k = self.backend.threads
+        if k < 2 or not isinstance(n, int) or n < 2 * k or self.stateful or self.stochastic \
+                or not all(layer.per_sample for layer in self.layers):
+            return []
+        return [(i * n // k, (i + 1) * n // k) for i in range(k)]
+
+    def _split_value_and_grads(self, params: Params, state: State, x: Array, t: Array,
+                               shards: list[tuple[int, int]], *, loss: Loss, training: bool,
+                               xp: Any) -> tuple[Array, Params, Array]:
+        """value_and_grads of the whole batch from its pieces, each in its own thread.
+
+        A loss is a mean over the batch: the piece of ``m`` of ``n`` rows has value
+        ``L_s`` (the mean over its rows) and gradient ``dL_s/dy``; the whole batch's are
+        ``sum_s (m/n) L_s`` and ``(m/n) dL_s/dy`` on the piece's rows. Backward is linear
+        in ``dy``, so each piece's parameter gradients, from its scaled ``dy``, add up
+        to the whole batch's (in another order of the float sums: equal up to rounding).
+        """
+        n = x.shape[0]
+
+        def piece(rows: tuple[int, int]) -> tuple[Array, Params, Array]:
+            s, e = rows
+            y, caches, _ = self.forward(params, state, x[s:e, ...], training=training, xp=xp)
+            value, dy = loss.value_and_grad(y, t[s:e, ...], xp=xp)
+            share = (e - s) / n
+            return value * share, self.backward(params, caches, dy * share, xp=xp), y
+
+        parts = self.backend.map_shards(piece, shards)
+        value, grads, y = parts[0]
+        ys = [y]
+        for v, g, y in parts[1:]:
+            value = value + v
+            grads = [{k: a + b[k] for k, a in ga.items()} for ga, b in zip(grads, g)]
+            ys.append(y)
+        return value, grads, xp.concat(ys, axis=0)
 
     def step_key(self, seed: int, step: Array, xp: Any) -> Array | None:
         """The dropout key of update number ``step`` (``None`` without stochastic layers)."""

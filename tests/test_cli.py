@@ -107,6 +107,26 @@ def test_a_gpu_device_on_numpy_is_an_error(anynet_cmd):
     assert "epoch" not in out
 
 
+def test_train_threads_on_the_session_backend(anynet_cmd, be):
+    """--threads 2 splits each step on NumPy (said in the first line); elsewhere an error
+    naming the option and the backend, before any training."""
+    code, out, err = anynet_cmd("train", "--epochs", "1", "--threads", "2")
+    if be.takes_threads:
+        assert code == 0, err
+        assert f"backend {be.name} (cpu, 2 threads)" in out and "test accuracy" in out
+    else:
+        assert code == 1 and f"--threads 2: backend '{be.name}': threads=2" in err and "'numpy'" in err
+        assert "epoch" not in out
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_train_threads_must_be_a_positive_count_or_auto(capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--threads", bad])
+    assert exc.value.code == 2
+    assert f"argument --threads: expected a positive whole number or 'auto', got {bad!r}" in capsys.readouterr().err
+
+
 def test_devices_are_listed_as_device_takes_them():
     pytest.importorskip("array_api_strict", reason="array-api-strict is not installed: pip install '.[strict]'")
     assert _cli_checks.devices_here(["numpy", "array_api_strict"]) == "numpy: cpu; array_api_strict: CPU_DEVICE"

@@ -29,7 +29,8 @@ DOCTEST_MODULES = [*(m for m in MODULES if m != "anynet.backends"), "anynet.laye
                    "anynet.layers.maxout", "anynet.layers.reshape", "anynet.layers.stacks", "anynet.layers.conv", "anynet.convert", "anynet._windows",
                    "anynet.layers.pooling", "anynet.layers.batchnorm", "anynet._tree", "anynet._npy",
                    "anynet._packing", "anynet.sklearn", "anynet.playground.server", "anynet.playground.session",
-                   "anynet.backends._base", "anynet.backends._jax", "anynet.backends._memory", "anynet.backends"]
+                   "anynet.backends._base", "anynet.backends._jax", "anynet.backends._memory", "anynet.backends._numpy",
+                   "anynet.backends"]
 
 #: Optional extras that a module's examples need (sklearn and matplotlib are in the ``test``
 #: extra; the ``onnx`` extra only in the onnx nox session).

@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ._base import CACHE, REGISTRY, Backend, BackendError, cached, owner, to_numpy
+from ._base import CACHE, REGISTRY, Backend, BackendError, cached, make, owner, to_numpy
 from ._cupy import CupyBackend
 from ._jax import JaxBackend, initialize_distributed
 from ._memory import keep_freed_memory
@@ -40,6 +40,7 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BackendError",
+    "NumpyBackend",
     "available_backends",
     "backend",
     "backend_of",
@@ -134,31 +135,35 @@ def namespace_name(a: Any) -> str:
 
 
 # ------------------------------------------------------------------ the current backend
-def get_backend(name: str | Backend | None = None, device: Any = None, *, devices: Any = None) -> Backend:
+def get_backend(name: str | Backend | None = None, device: Any = None, *, devices: Any = None,
+                threads: Any = None) -> Backend:
     """The :class:`Backend` for ``name`` (``None``: the current one), created once per device.
 
     ``devices`` (JAX): ``"all"``, a count, or a list of devices (names, indices or
     device objects) to train data-parallel over: parameters replicated, batches split.
+    ``threads`` (NumPy): a count or ``"auto"`` (every core), the CPU threads each
+    training step's batch is split over (see :class:`NumpyBackend`).
 
     >>> import anynet as an
     >>> an.backends.get_backend("numpy") is an.backends.get_backend("numpy")
     True
     """
-    if isinstance(name, Backend) and devices is None:
+    if isinstance(name, Backend) and devices is None and threads is None:
         return name
     if isinstance(name, Backend):
         name = name.name
     if name is None:
-        if devices is None:
+        if devices is None and threads is None:
             return backend()
         name = backend().name
     name = _check_name(name)
     if isinstance(devices, tuple):
         devices = list(devices)
     plain = devices is None or isinstance(devices, (str, int)) or all(isinstance(d, (str, int)) for d in devices)
+    plain = plain and isinstance(threads, (str, int, type(None)))
     if (device is None or isinstance(device, (str, int))) and plain:
-        return cached(name, device, devices)
-    return REGISTRY[name](device, devices=devices) if devices is not None else REGISTRY[name](device)
+        return cached(name, device, devices, threads)
+    return make(name, device, devices, threads)
 
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("anynet_backend", default=None)
@@ -199,7 +204,7 @@ def backend() -> Backend:
     return be
 
 
-def use(name: str | Backend = "numpy", device: Any = None, *, devices: Any = None) -> Backend:
+def use(name: str | Backend = "numpy", device: Any = None, *, devices: Any = None, threads: Any = None) -> Backend:
     """Make ``name`` the current backend and return it.
 
     Parameters
@@ -213,6 +218,11 @@ def use(name: str | Backend = "numpy", device: Any = None, *, devices: Any = Non
         JAX only: train data-parallel over these devices (``"all"``, the first
         ``n``, or a list): parameters and layer state replicated, each batch split
         over the devices, gradients summed by the compiled step (an all-reduce).
+    threads : int or "auto", optional
+        NumPy only: split each training step's batch over this many CPU threads
+        (``"auto"``: one per core), its matrix products then on one core each; the
+        gradients are summed. Default 1: one thread, NumPy's BLAS on every core. See
+        :class:`anynet.backends.NumpyBackend` for when it pays.
 
     Examples
     --------
@@ -220,13 +230,14 @@ def use(name: str | Backend = "numpy", device: Any = None, *, devices: Any = Non
     >>> an.use("numpy")
     Backend(name='numpy', device='cpu')
     """
-    be = get_backend(name, device, devices=devices)
+    be = get_backend(name, device, devices=devices, threads=threads)
     _current.set(be)
     return be
 
 
 @contextlib.contextmanager
-def using(name: str | Backend, device: Any = None, *, devices: Any = None) -> Iterator[Backend]:
+def using(name: str | Backend, device: Any = None, *, devices: Any = None, threads: Any = None
+          ) -> Iterator[Backend]:
     """Switch the current backend inside a ``with`` block; restored on exit, also on error.
 
     >>> import anynet as an
@@ -234,7 +245,7 @@ def using(name: str | Backend, device: Any = None, *, devices: Any = None) -> It
     ...     be.name
     'numpy'
     """
-    token = _current.set(get_backend(name, device, devices=devices))
+    token = _current.set(get_backend(name, device, devices=devices, threads=threads))
     try:
         yield _current.get()  # type: ignore[misc]
     finally:

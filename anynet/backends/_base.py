@@ -4,7 +4,7 @@ and the few operations the Array API standard does not cover."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 # NumPy is anynet's host library (weights are drawn on the host, data arrive as
@@ -22,15 +22,31 @@ REGISTRY: dict[str, type[Backend]] = {}
 CACHE: dict[tuple[str, str], Backend] = {}
 
 
-def cached(name: str, device: str | int | None, devices: Any = None) -> Backend:
+def cached(name: str, device: str | int | None, devices: Any = None, threads: Any = None) -> Backend:
     """The Backend ``name`` on ``device`` (a name, an index or ``None``) or over ``devices``
-    (``"all"``, a count, or a list of names or indices), made once."""
+    (``"all"``, a count, or a list of names or indices), with ``threads`` (NumPy), made once."""
     spec = devices if not isinstance(devices, list) else tuple(devices)
-    key = (name, "" if device is None else f"{type(device).__name__}:{device}", repr(spec))
+    one = threads is None or (type(threads) is int and threads == 1)  # the default: one key for both
+    key = (name, "" if device is None else f"{type(device).__name__}:{device}", repr(spec),
+           "" if one else repr(threads))
     be = CACHE.get(key)
     if be is None:
-        be = CACHE[key] = REGISTRY[name](device, devices=devices) if devices is not None else REGISTRY[name](device)
+        be = CACHE[key] = make(name, device, devices, threads)
     return be
+
+
+def make(name: str, device: Any, devices: Any = None, threads: Any = None) -> Backend:
+    """A new Backend ``name``; ``devices``/``threads`` passed on only when given (a backend
+    class that takes no ``threads`` says so)."""
+    cls, kw = REGISTRY[name], {}
+    if devices is not None:
+        kw["devices"] = devices
+    if not (threads is None or (type(threads) is int and threads == 1)):
+        if not cls.takes_threads:
+            raise BackendError(f"backend {name!r}: threads={threads!r} (a training step split over CPU threads) "
+                               "is for backend 'numpy'; this library spreads its own work over the cores")
+        kw["threads"] = threads
+    return cls(device, **kw)
 
 
 def owner(a: Any) -> type[Backend] | None:
@@ -118,6 +134,10 @@ class Backend:
     install: ClassVar[str] = ""
     #: Top-level module names of the library's array types (``type(a).__module__``).
     array_modules: ClassVar[tuple[str, ...]] = ()
+    #: Whether the class takes ``threads=`` (a training step split over CPU threads: NumPy).
+    takes_threads: ClassVar[bool] = False
+    #: CPU threads a training step's batch is split over (see ``NumpyBackend``); 1 elsewhere.
+    threads: int = 1
 
     def __init__(self, device: Any = None, *, devices: Any = None) -> None:
         self._lib = self._import()
@@ -164,20 +184,22 @@ class Backend:
 
     # ------------------------------------------------------------ info
     def __repr__(self) -> str:
+        threads = f", threads={self.threads}" if self.threads > 1 else ""
         if len(self.devices) > 1:
-            return f"Backend(name={self.name!r}, devices=[{', '.join(map(str, self.devices))}])"
-        return f"Backend(name={self.name!r}, device={str(self.device)!r})"
+            return f"Backend(name={self.name!r}, devices=[{', '.join(map(str, self.devices))}]{threads})"
+        return f"Backend(name={self.name!r}, device={str(self.device)!r}{threads})"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Backend) and other.name == self.name
+        return (isinstance(other, Backend) and other.name == self.name and other.threads == self.threads
                 and [str(d) for d in other.devices] == [str(d) for d in self.devices])
 
     def __hash__(self) -> int:
-        return hash((self.name, *map(str, self.devices)))
+        return hash((self.name, self.threads, *map(str, self.devices)))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # rebuilt by name and device (modules cannot be pickled), e.g. for joblib workers
-        return cached, (self.name, self._device_spec(), self._devices_spec())
+        return cached, (self.name, self._device_spec(), self._devices_spec(),
+                        self.threads if self.threads > 1 else None)
 
     @property
     def version(self) -> str:
@@ -268,6 +290,11 @@ class Backend:
     def jit(self, fn: Callable, *, donate_argnums: tuple[int, ...] = ()) -> Callable:
         """Compile a pure function (``jax.jit`` on JAX); return it unchanged elsewhere."""
         return fn
+
+    def map_shards(self, fn: Callable[[Any], Any], shards: Sequence[Any]) -> list[Any]:
+        """``[fn(s) for s in shards]``: the pieces of a batch that a training step was split
+        into (see :attr:`threads`); the NumPy backend runs them in its threads at once."""
+        return [fn(s) for s in shards]
 
     def scan(self, f: Callable, init: Any, xs: Any) -> tuple[Any, Any]:
         """``carry = init; for x in xs: carry, y = f(carry, x)``, returning the last carry

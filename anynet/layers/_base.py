@@ -56,6 +56,11 @@ class Layer:
         True when ``forward`` needs a ``key`` in training (dropout).
     stateful : bool
         True when the layer has state that is not trained (see above).
+    per_sample : bool
+        True (the default) when each sample's output and gradients depend on that
+        sample alone. A layer that mixes the samples of a batch (batch statistics
+        without being ``stateful``) sets it False: the NumPy backend's ``threads=``
+        then runs its steps whole instead of split over threads.
 
     Examples
     --------
@@ -73,6 +78,7 @@ class Layer:
     regularized: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

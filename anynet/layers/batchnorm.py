@@ -70,6 +70,7 @@ class BatchNorm(Layer):
     eps: float = 1e-5
 
     stateful: ClassVar[bool] = True
+    per_sample: ClassVar[bool] = False  # training normalizes with the batch's statistics
 
     def __post_init__(self) -> None:
         v = self.num_features

@@ -1,0 +1,184 @@
+"""``threads=``: a NumPy training step split over CPU threads.
+
+On the NumPy backends (numpy, numpy_readonly) the split step must equal the
+whole one up to float rounding, and must really have been split (counted), or
+run whole where a split would change the result (BatchNorm, Dropout, a layer
+that mixes samples). Every other backend refuses ``threads=`` with a clear error.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import anynet as an
+from anynet.backends import BackendError, get_backend, to_numpy
+
+L = an.layers
+
+
+def _threaded(be, n=2):
+    if not be.takes_threads:
+        pytest.skip(f"threads= is the NumPy backend's; backend {be.name!r} refuses it "
+                    "(test_other_backends_refuse_threads checks that)")
+    return get_backend(be.name, threads=n)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A threaded backend whose map_shards counts the pieces it was given."""
+    def make(be, n=2):
+        tb = _threaded(be, n)
+        calls = []
+        inner = tb.map_shards
+
+        def counting(fn, shards):
+            calls.append(len(shards))
+            return inner(fn, shards)
+
+        monkeypatch.setattr(tb, "map_shards", counting)
+        return tb, calls
+    return make
+
+
+def _cnn():
+    return [L.Conv2D(1, 4, 3), L.ReLU(), L.MaxPool2D(2), L.Conv2D(4, 6, 3, padding="same"), L.ReLU(),
+            L.AvgPool2D(2), L.Flatten(), L.Linear(24, 16), L.Tanh(), L.Linear(16, 3)]
+
+
+def _mlp():
+    return [L.Linear(5, 16), L.ReLU(), L.Linear(16, 8), L.LeakyReLU(0.1), L.Linear(8, 3)]
+
+
+def _data(kind, n=70, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 10, 10, 1) if kind == "cnn" else (n, 5))
+    return x, rng.integers(0, 3, size=n)
+
+
+def _fit(stack, be, x, t, dtype, **kw):
+    model = an.Sequential(stack, seed=0, dtype=dtype, backend=be)
+    hist = model.fit(x, t, loss="softmax_cross_entropy", optimizer=an.optim.Adam(1e-2), epochs=3,
+                     batch_size=32, verbose=0, seed=1, **kw)
+    return model, hist
+
+
+def _max_rel(a, b):
+    return max(float(np.max(np.abs(to_numpy(p[k]) - to_numpy(q[k])))) / max(float(np.max(np.abs(to_numpy(p[k])))),
+                                                                          1e-30)
+               for p, q in zip(a.params, b.params) for k in p)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_split_step_equals_the_whole_step(be, counted, kind, dtype, tol):
+    tb, calls = counted(be)
+    x, t = _data(kind)
+    stack = _cnn() if kind == "cnn" else _mlp()
+    whole, h1 = _fit(stack, be, x, t, dtype)
+    split, h2 = _fit(stack, tb, x, t, dtype)
+    # 70 samples in batches of 32: 32, 32 and 6 rows, each split in two, for 3 epochs
+    assert calls == [2] * 9
+    assert split.backend.threads == 2 and whole.backend.threads == 1
+    assert _max_rel(whole, split) <= tol
+    np.testing.assert_allclose(h2.history["loss"], h1.history["loss"], rtol=tol)
+    if dtype == "float64":
+        assert h2.history["accuracy"] == h1.history["accuracy"]
+    # inference is not split: the threaded model's predict equals the one-thread model's on its weights
+    np.testing.assert_array_equal(to_numpy(split.predict(x)), to_numpy(split.to(be).predict(x)))
+    assert calls == [2] * 9
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_uneven_pieces_and_more_threads(be, counted, n):
+    tb, calls = counted(be, n)
+    x, t = _data("mlp", n=45)
+    whole, _ = _fit(_mlp(), be, x, t, "float64")
+    split, _ = _fit(_mlp(), tb, x, t, "float64")
+    # batches of 32 and 13 rows: both split (>= 2 rows per thread), 32/3 and 13/4 unevenly
+    assert calls == [n, n] * 3
+    assert _max_rel(whole, split) <= 1e-10
+
+
+def test_a_batch_too_small_to_split_runs_whole(be, counted):
+    tb, calls = counted(be, 4)
+    x, t = _data("mlp", n=7)  # 7 < 2 rows x 4 threads
+    whole, _ = _fit(_mlp(), be, x, t, "float64")
+    split, _ = _fit(_mlp(), tb, x, t, "float64")
+    assert calls == []
+    assert _max_rel(whole, split) == 0.0
+
+
+@pytest.mark.parametrize("what", ["batchnorm", "dropout", "mixing"])
+def test_steps_that_a_split_would_change_run_whole(be, counted, what):
+    """BatchNorm's batch statistics, Dropout's masks (drawn for the whole batch) and a layer
+    that declares per_sample = False: the split step would differ, so it runs whole and
+    gives the one-thread numbers bit for bit."""
+    tb, calls = counted(be)
+    extra = {"batchnorm": L.BatchNorm(16), "dropout": L.Dropout(0.3), "mixing": _BatchCentre()}[what]
+    stack = [L.Linear(5, 16), extra, L.ReLU(), L.Linear(16, 3)]
+    x, t = _data("mlp")
+    whole, _ = _fit(stack, be, x, t, "float64")
+    split, _ = _fit(stack, tb, x, t, "float64")
+    assert calls == []
+    assert _max_rel(whole, split) == 0.0
+
+
+class _BatchCentre(L.Layer):
+    """y = x - mean over the batch: a layer whose samples depend on each other."""
+
+    per_sample = False
+
+    def forward(self, params, x, /, *, training=False, key=None, xp=None):
+        xp = an.layers._base.namespace(xp, x)
+        return x - xp.mean(x, axis=0, keepdims=True), None
+
+    def backward(self, params, cache, dy, /, *, need_dx=True, xp=None):
+        xp = an.layers._base.namespace(xp, dy)
+        return dy - xp.mean(dy, axis=0, keepdims=True), {}
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+def test_blas_threads_are_given_back_after_a_split_step(be):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    tb = _threaded(be)
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    x, t = _data("mlp")
+    _fit(_mlp(), tb, x, t, "float32")
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    assert after == before
+
+
+def test_threads_backend_identity_repr_and_pickle(be):
+    tb = _threaded(be)
+    assert tb is get_backend(be.name, threads=2)  # made once
+    assert get_backend(be.name, threads=1) is get_backend(be.name)  # 1 is the default
+    assert tb != get_backend(be.name) and repr(tb).endswith("threads=2)")
+    assert pickle.loads(pickle.dumps(tb)) is tb
+    with an.using(be.name, threads=2) as current:
+        assert current is tb and an.backend() is tb
+    auto = get_backend(be.name, threads="auto")
+    assert auto.threads >= 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, True, 1.5, "many", [2]])
+def test_bad_thread_counts_are_refused_by_name(be, bad):
+    if not be.takes_threads:
+        pytest.skip(f"backend {be.name!r} refuses threads= whatever the value (checked below)")
+    with pytest.raises((BackendError, TypeError), match="threads"):
+        get_backend(be.name, threads=bad)
+
+
+def test_other_backends_refuse_threads(be):
+    if be.takes_threads:
+        pytest.skip(f"backend {be.name!r} takes threads= (the tests above check it)")
+    with pytest.raises(BackendError, match=rf"backend '{be.name}': threads=2 .* is for backend 'numpy'"):
+        get_backend(be.name, threads=2)
+    assert get_backend(be.name, threads=1) is be  # the default asks for nothing
