@@ -35,13 +35,32 @@ from . import _inplace, _random
 from ._packing import KEY, Packing
 from ._tree import Params, leaves
 from .backends import Backend
-from .layers import Layer
+from .layers import Layer, MaxPool2D, ReLU
 from .losses import Loss, Regularizer
 
 __all__ = ["Engine", "TrainConfig"]
 
 Array = Any
 State = list[dict[str, Any]]
+
+
+def _execution_order(layers: tuple[Layer, ...]) -> tuple[int, ...]:
+    """The order the engine runs the layers in: as given, except that a ``ReLU`` right before a
+    ``MaxPool2D`` runs after it.
+
+    The two commute, exactly: ``max(relu(a), relu(b)) = relu(max(a, b))`` (ReLU does not
+    change which value is largest), and the gradients agree too, bit for bit: both send
+    ``dy`` to the window's first maximum when it is positive, and nothing anywhere else
+    (where the largest value is <= 0, ReLU's gradient is 0 either way; ties among values
+    > 0 go to the same first one). Pooling first, ReLU touches a quarter of the values
+    (2x2 pooling): on W4's first conv output, 1.4 of the step's ~20 ms on NumPy. Only the
+    order changes: every layer keeps its index, its parameters, its cache and its key.
+    """
+    order = list(range(len(layers)))
+    for i in range(len(layers) - 1):
+        if type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D and order[i] == i:
+            order[i], order[i + 1] = i + 1, i
+    return tuple(order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +126,7 @@ class Engine:
         # per layer: (layer, stochastic, stateful), read once here rather than at every step
         self._plan = tuple((layer, bool(getattr(layer, "stochastic", False)), bool(getattr(layer, "stateful", False)))
                            for layer in self.layers)
+        self._order = _execution_order(self.layers)
         self.stochastic = any(p[1] for p in self._plan)
         self.stateful = any(p[2] for p in self._plan)
         self._compiled: dict[tuple[Any, ...], Callable] = {}
@@ -122,14 +142,16 @@ class Engine:
         ``key`` feeds stochastic layers in training; layer ``i`` gets ``fold_in(key, i)``.
         """
         xp = xp if xp is not None else self.backend.xp
-        caches, new_state = [], list(state)
-        for i, (layer, stochastic, stateful) in enumerate(self._plan):
+        caches: list[Any] = [None] * len(self._plan)
+        new_state = list(state)
+        for i in self._order:  # 0, 1, 2, ... (see _execution_order)
+            layer, stochastic, stateful = self._plan[i]
             k = _random.fold_in(key, i, xp=xp) if (key is not None and stochastic) else None
             if stateful:
                 x, cache, new_state[i] = layer.forward(params[i], x, training=training, key=k, xp=xp, state=state[i])
             else:
                 x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp)
-            caches.append(cache)
+            caches[i] = cache
         return x, caches, new_state
 
     def backward(self, params: Params, caches: list[Any], dy: Array, /, *, xp: Any = None) -> Params:
@@ -137,8 +159,9 @@ class Engine:
         structure of ``params``. The first layer's input gradient is not computed."""
         xp = xp if xp is not None else self.backend.xp
         grads: Params = [{}] * len(self.layers)
-        for i in range(len(self.layers) - 1, -1, -1):
-            dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy, need_dx=i > 0, xp=xp)
+        first = self._order[0] if self._order else 0
+        for i in reversed(self._order):
+            dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy, need_dx=i != first, xp=xp)
         return grads
 
     def value_and_grads(self, params: Params, state: State, x: Array, t: Array, /, *, loss: Loss,

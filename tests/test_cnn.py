@@ -119,3 +119,42 @@ def test_lenet_fits_its_input(shape, be):
     model = an.Sequential(L.lenet(shape, 10), seed=0, backend=be)
     x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
     assert tuple(model.predict(x).shape) == (2, 10)
+
+
+# ------------------------------------------------------------------ ReLU and max pooling commute
+@pytest.mark.parametrize("pool", [an.layers.MaxPool2D(2), an.layers.MaxPool2D(3, stride=2)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_before_max_pooling_runs_after_it_with_the_same_numbers(be, pool, dtype):
+    """The engine runs a ReLU right before a MaxPool2D after it (a quarter of the values for
+    2x2 pooling): outputs and every gradient equal the order as written, bit for bit, with
+    ties, zeros and all-negative windows (inputs on a coarse grid)."""
+    L = an.layers
+    stack = [L.Conv2D(2, 3, 2), L.ReLU(), pool, L.Flatten(), L.Linear(27 if pool.pool_size == 3 else 48, 2)]
+    model = an.Sequential(stack, seed=0, dtype=dtype, input_shape=(9, 9, 2))
+    assert model.engine._order == (0, 2, 1, 3, 4)
+    rng = np.random.default_rng(0)
+    x = be.asarray(rng.integers(-2, 3, size=(5, 9, 9, 2)) * 0.5, dtype=dtype)  # many ties, zeros, negatives
+    model.params = [{k: be.asarray(np.round(to_numpy(v) * 4) / 4, dtype=dtype) for k, v in p.items()}
+                    for p in model.params]  # weights on a grid too: equal values stay equal
+    dy = be.asarray(rng.standard_normal((5, 2)), dtype=dtype)
+    y, caches = model.forward(model.params, x)
+    grads = model.backward(model.params, caches, dy)
+    written = an.engine.Engine(model.layers, model.backend)
+    written._order = tuple(range(len(stack)))  # the layers exactly in the order given
+    y0, caches0, _ = written.forward(model.params, model.state, x)
+    grads0 = written.backward(model.params, caches0, dy)
+    h = to_numpy(caches0[1])  # the ReLU's output: pooled windows hold ties at 0 and above
+    assert (h == 0).mean() > 0.3
+    np.testing.assert_array_equal(to_numpy(y), to_numpy(y0))
+    for g, g0 in zip(grads, grads0):
+        for k in g0:
+            np.testing.assert_array_equal(to_numpy(g[k]), to_numpy(g0[k]))
+    assert any(float(np.abs(to_numpy(g["W"])).sum()) > 0 for g in grads if "W" in g)
+
+
+def test_only_a_plain_relu_right_before_max_pooling_moves():
+    L = an.layers
+    order = an.engine._execution_order
+    assert order((L.ReLU(), L.MaxPool2D(2), L.ReLU(), L.AvgPool2D(2))) == (1, 0, 2, 3)
+    assert order((L.LeakyReLU(0.1), L.MaxPool2D(2))) == (0, 1)  # not ReLU: stays
+    assert order((L.ReLU(), L.ReLU(), L.MaxPool2D(2), L.MaxPool2D(2))) == (0, 2, 1, 3)
