@@ -159,7 +159,7 @@ def test_blas_threads_are_given_back_after_a_split_step(be):
 def test_threads_backend_identity_repr_and_pickle(be):
     tb = _threaded(be)
     assert tb is get_backend(be.name, threads=2)  # made once
-    assert get_backend(be.name, threads=1) is get_backend(be.name)  # 1 is the default
+    assert get_backend(be.name, threads=1) is get_backend(be.name)  # 1 is the default: the same object
     assert tb != get_backend(be.name) and repr(tb).endswith("threads=2)")
     assert pickle.loads(pickle.dumps(tb)) is tb
     with an.using(be.name, threads=2) as current:
@@ -181,4 +181,4 @@ def test_other_backends_refuse_threads(be):
         pytest.skip(f"backend {be.name!r} takes threads= (the tests above check it)")
     with pytest.raises(BackendError, match=rf"backend '{be.name}': threads=2 .* is for backend 'numpy'"):
         get_backend(be.name, threads=2)
-    assert get_backend(be.name, threads=1) is be  # the default asks for nothing
+    assert get_backend(be.name, threads=1) == be  # the default asks for nothing
