@@ -618,7 +618,11 @@ def _devices_main(n: int, workload: str, repeats: int) -> int:
 # --------------------------------------------------------------------- W4: a small convnet
 #: W4 (issue 11): 1x28x28 -> conv 3x3 32 -> max pool 2 -> conv 3x3 64 -> max pool 2 -> dense 128 -> 10,
 #: ReLU, no padding, batch 64, synthetic data. Not in the default run (``--workloads w4``).
-W4_BATCH, W4_STEPS = 64, 6
+#: Steps per timed turn: 20 (0.2-0.9 s a turn). OpenBLAS's worker threads keep spinning for about
+#: 0.1 s after a multi-threaded product, slowing whatever runs next on the same cores: with 6 steps
+#: a turn (50-250 ms) could lie wholly in that shadow (NumPy split over threads: 12.4 ms a step in
+#: rounds without one-thread anynet-numpy, 14.7 with it); longer turns dilute it.
+W4_BATCH, W4_STEPS = 64, 20
 W4_SHAPES = [((32, 3, 3, 1), 32), ((64, 3, 3, 32), 64), ((128, 5 * 5 * 64), 128), ((10, 128), 10)]
 W4_FLOPS = 3 * 2.0 * W4_BATCH * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 128 * 10)  # ~x3: fwd+bwd
 
