@@ -169,7 +169,7 @@ class Engine:
                         key: Array | None = None, xp: Any = None) -> tuple[Array, Params, State, Array]:
         """``(loss value (0-d), grads, new_state, y)`` for one batch on the backend."""
         xp = xp if xp is not None else self.backend.xp
-        shards = self._shards(x.shape[0])
+        shards = self._shards(x.shape[0], loss)
         if shards:
             value, grads, y = self._split_value_and_grads(params, state, x, t, shards, loss=loss,
                                                           training=training, xp=xp)
@@ -184,15 +184,16 @@ class Engine:
         return value, grads, state, y
 
     # ------------------------------------------------------------------ a step split over threads
-    def _shards(self, n: Any) -> list[tuple[int, int]]:
+    def _shards(self, n: Any, loss: Loss) -> list[tuple[int, int]]:
         """The batch's pieces for a backend that splits a step over threads (``threads > 1``):
         contiguous ranges of rows, as even as can be; ``[]`` to run it whole (one thread, a
-        batch smaller than two rows per thread, or layers whose samples are not
-        independent of each other or that draw random numbers: the split step would then
-        differ from the whole one)."""
+        batch smaller than two rows per thread, layers that draw random numbers, or a layer
+        or loss not known to treat each sample on its own (``per_sample``): the split step
+        would then differ from the whole one)."""
         k = self.backend.threads
         if k < 2 or not isinstance(n, int) or n < 2 * k or self.stateful or self.stochastic \
-                or not all(layer.per_sample for layer in self.layers):
+                or getattr(loss, "per_sample", None) is not True \
+                or not all(layer.per_sample is True for layer in self.layers):
             return []
         return [(i * n // k, (i + 1) * n // k) for i in range(k)]
 

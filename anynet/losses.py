@@ -90,6 +90,11 @@ class Loss:
         What the targets are: integer class labels (or one-hot rows), 0/1
         values, -1/+1 values, or any real values. The model validates targets
         accordingly before training.
+    per_sample : bool or None
+        True when the value is a mean over the batch of per-sample terms (every
+        built-in loss), so that a batch's value and gradient are the size-weighted
+        sums of its pieces': the NumPy backend's ``threads=`` then may split a step.
+        Your own losses leave it None ("not known": steps run whole) until you set it.
 
     Examples
     --------
@@ -107,6 +112,7 @@ class Loss:
     target: ClassVar[str] = "any"
     #: Whether ``correct`` counts right predictions (fit then reports accuracy).
     classifies: ClassVar[bool] = False
+    per_sample: ClassVar[bool | None] = None
 
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
                        weights: Array | None = None) -> tuple[Array, Array]:
@@ -185,6 +191,8 @@ class MSE(Loss):
     (0.5, [[1.0, 0.0]])
     """
 
+    per_sample: ClassVar[bool] = True  # a mean of per-sample terms
+
     def value_and_grad(self, y: Array, t: Array, /, *, xp: Any = None,
                        weights: Array | None = None) -> tuple[Array, Array]:
         xp = _ns(xp, y)
@@ -224,6 +232,8 @@ class BinaryCrossEntropy(Loss):
     >>> round(float(an.losses.BinaryCrossEntropy(from_logits=False)(p, t)), 4)
     1.41
     """
+
+    per_sample: ClassVar[bool] = True  # a mean of per-sample terms
 
     from_logits: bool = True
     eps: float = 1e-7
@@ -274,6 +284,8 @@ class Hinge(Loss):
     (0.8333, [0.0, -0.3333, -0.3333])
     """
 
+    per_sample: ClassVar[bool] = True  # a mean of per-sample terms
+
     target: ClassVar[str] = "sign"
     classifies: ClassVar[bool] = True
 
@@ -300,6 +312,7 @@ class Hinge(Loss):
 class _Multiclass(Loss):
     target: ClassVar[str] = "labels"
     classifies: ClassVar[bool] = True
+    per_sample: ClassVar[bool] = True  # a mean of per-sample terms
 
     def check_targets(self, t: Array, output_shape: tuple[int, ...] | None, /, *, name: str = "t",
                       where: str = "fit") -> Array:
@@ -558,6 +571,10 @@ class WithWeights(Loss):
     @property
     def target(self) -> str:  # type: ignore[override]
         return self.loss.target
+
+    @property
+    def per_sample(self) -> bool | None:  # type: ignore[override]
+        return self.loss.per_sample
 
     @property
     def classifies(self) -> bool:  # type: ignore[override]

@@ -58,9 +58,9 @@ def _data(kind, n=70, seed=0):
     return x, rng.integers(0, 3, size=n)
 
 
-def _fit(stack, be, x, t, dtype, **kw):
+def _fit(stack, be, x, t, dtype, loss="softmax_cross_entropy", **kw):
     model = an.Sequential(stack, seed=0, dtype=dtype, backend=be)
-    hist = model.fit(x, t, loss="softmax_cross_entropy", optimizer=an.optim.Adam(1e-2), epochs=3,
+    hist = model.fit(x, t, loss=loss, optimizer=an.optim.Adam(1e-2), epochs=3,
                      batch_size=32, verbose=0, seed=1, **kw)
     return model, hist
 
@@ -111,19 +111,79 @@ def test_a_batch_too_small_to_split_runs_whole(be, counted):
     assert _max_rel(whole, split) == 0.0
 
 
-@pytest.mark.parametrize("what", ["batchnorm", "dropout", "mixing"])
+@pytest.mark.parametrize("what", ["batchnorm", "dropout", "mixing", "unknown layer", "unknown loss"])
 def test_steps_that_a_split_would_change_run_whole(be, counted, what):
-    """BatchNorm's batch statistics, Dropout's masks (drawn for the whole batch) and a layer
-    that declares per_sample = False: the split step would differ, so it runs whole and
-    gives the one-thread numbers bit for bit."""
+    """BatchNorm's batch statistics, Dropout's masks (drawn for the whole batch), a layer
+    that mixes samples (per_sample = False) and a layer or loss of your own that does not
+    say (per_sample None): the split step would or might differ, so it runs whole and gives
+    the one-thread numbers bit for bit."""
     tb, calls = counted(be)
-    extra = {"batchnorm": L.BatchNorm(16), "dropout": L.Dropout(0.3), "mixing": _BatchCentre()}[what]
+    extra = {"batchnorm": L.BatchNorm(16), "dropout": L.Dropout(0.3), "mixing": _BatchCentre(),
+             "unknown layer": _Scale(), "unknown loss": L.ReLU()}[what]
     stack = [L.Linear(5, 16), extra, L.ReLU(), L.Linear(16, 3)]
+    loss = _OwnCrossEntropy() if what == "unknown loss" else "softmax_cross_entropy"
     x, t = _data("mlp")
-    whole, _ = _fit(stack, be, x, t, "float64")
-    split, _ = _fit(stack, tb, x, t, "float64")
+    whole, _ = _fit(stack, be, x, t, "float64", loss=loss)
+    split, _ = _fit(stack, tb, x, t, "float64", loss=loss)
     assert calls == []
     assert _max_rel(whole, split) == 0.0
+
+
+def test_own_layers_and_losses_that_say_per_sample_are_split(be, counted):
+    tb, calls = counted(be)
+    stack = [L.Linear(5, 16), _Scale.PerSample(), L.ReLU(), L.Linear(16, 3)]
+    x, t = _data("mlp")
+    loss = _OwnCrossEntropy.PerSample()
+    whole, _ = _fit(stack, be, x, t, "float64", loss=loss)
+    split, _ = _fit(stack, tb, x, t, "float64", loss=loss)
+    assert calls == [2] * 9
+    assert _max_rel(whole, split) <= 1e-10
+
+
+def test_sample_weights_split_with_the_batch(be, counted):
+    tb, calls = counted(be)
+    x, t = _data("mlp")
+    w = np.random.default_rng(3).uniform(0.0, 2.0, size=x.shape[0])
+    whole, _ = _fit(_mlp(), be, x, t, "float64", sample_weight=w)
+    split, _ = _fit(_mlp(), tb, x, t, "float64", sample_weight=w)
+    assert calls == [2] * 9
+    assert _max_rel(whole, split) <= 1e-10
+
+
+class _Scale(L.Layer):
+    """y = 2 x, a layer of your own that does not say whether it is per sample."""
+
+    def forward(self, params, x, /, *, training=False, key=None, xp=None):
+        return 2.0 * x, None
+
+    def backward(self, params, cache, dy, /, *, need_dx=True, xp=None):
+        return 2.0 * dy, {}
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+class _ScalePerSample(_Scale):
+    per_sample = True
+
+
+_Scale.PerSample = _ScalePerSample
+
+
+class _OwnCrossEntropy(an.losses.SoftmaxCrossEntropy):
+    """The built-in loss as a loss of your own would be: per_sample not said."""
+
+    per_sample = None
+
+
+class _OwnCrossEntropyPerSample(an.losses.SoftmaxCrossEntropy):
+    per_sample = True
+
+
+_OwnCrossEntropy.PerSample = _OwnCrossEntropyPerSample
 
 
 class _BatchCentre(L.Layer):

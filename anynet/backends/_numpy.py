@@ -30,7 +30,9 @@ class NumpyBackend(Backend):
     cores, see BENCHMARKS.md) and costs a few tens of microseconds per step
     (small MLPs: leave it at 1). Steps of models with layers whose samples depend on
     each other (BatchNorm's batch statistics) or that draw random numbers (Dropout)
-    run whole, as with ``threads=1``, so that they equal the one-thread step.
+    run whole, as with ``threads=1``, so that they equal the one-thread step; so do
+    those with a layer or loss of your own until it says ``per_sample = True`` (see
+    :class:`anynet.layers.Layer`).
 
     >>> import anynet as an
     >>> an.backends.get_backend("numpy", threads=2)

@@ -56,11 +56,12 @@ class Layer:
         True when ``forward`` needs a ``key`` in training (dropout).
     stateful : bool
         True when the layer has state that is not trained (see above).
-    per_sample : bool
-        True (the default) when each sample's output and gradients depend on that
-        sample alone. A layer that mixes the samples of a batch (batch statistics
-        without being ``stateful``) sets it False: the NumPy backend's ``threads=``
-        then runs its steps whole instead of split over threads.
+    per_sample : bool or None
+        True when each sample's output and gradients depend on that sample alone
+        (every built-in layer but BatchNorm, whose training uses the batch's
+        statistics: False). The NumPy backend's ``threads=`` splits a training step
+        over threads only when every layer (and the loss) says True; your own layers
+        leave it None ("not known"), and their steps run whole, until you set it.
 
     Examples
     --------
@@ -78,7 +79,7 @@ class Layer:
     regularized: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
-    per_sample: ClassVar[bool] = True
+    per_sample: ClassVar[bool | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

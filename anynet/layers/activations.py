@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from ._base import Array, Layer, Params, namespace
 
 
 class _Elementwise(Layer):
     """Shape-preserving, parameter-free layer: subclasses define ``_f`` and ``_df``."""
+
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
 
     _abstract = True
 

@@ -90,6 +90,8 @@ class Conv2D(Layer):
     ((27, 27, 1), (28, 28, 8))
     """
 
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
+
     in_channels: int
     out_channels: int
     kernel_size: int | tuple[int, int]

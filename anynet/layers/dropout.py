@@ -33,6 +33,8 @@ class Dropout(Layer):
     True
     """
 
+    per_sample: ClassVar[bool] = True  # per sample, but stochastic: threads= runs its steps whole
+
     p: float = 0.5
 
     stochastic: ClassVar[bool] = True

@@ -73,6 +73,8 @@ class Linear(SizedLayer):
     [[10.0, 10.0, 10.0]]
     """
 
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
+
     in_features: int
     out_features: int
     bias: bool = True

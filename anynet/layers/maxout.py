@@ -39,6 +39,8 @@ class Maxout(SizedLayer):
     ([[5.0]], [[[0.0, 0.0]], [[3.0, 5.0]]], [[0.0, 1.0]])
     """
 
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
+
     in_features: int
     out_features: int
     pieces: int = 2

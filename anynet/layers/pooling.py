@@ -41,6 +41,8 @@ from ._base import Array, Layer, Params, Shape, device_of, namespace
 class _Pool2D(Layer):
     """Shared geometry of MaxPool2D and AvgPool2D: windows of ``pool_size``, step ``stride``."""
 
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
+
     _abstract = True
 
     pool_size: int | tuple[int, int] = 2
@@ -283,6 +285,8 @@ class GlobalAvgPool2D(Layer):
     >>> dx[0, :, :, 0].tolist()
     [[0.25, 0.25], [0.25, 0.25]]
     """
+
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
 
     def output_shape(self, input_shape: Shape | None) -> Shape | None:
         if input_shape is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from ._base import Array, Layer, Params, Shape, namespace
 
@@ -24,6 +24,8 @@ class Flatten(Layer):
     >>> tuple(y.shape), tuple(dx.shape), flat.output_shape((3, 4))
     ((2, 12), (2, 3, 4), (12,))
     """
+
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
 
     def forward(self, params: Params, x: Array, /, *, training: bool = False,
                 key: Array | None = None, xp: Any = None) -> tuple[Array, Any]:
@@ -61,6 +63,8 @@ class Reshape(Layer):
     >>> tuple(y.shape), tuple(dx.shape), an.layers.Reshape((-1, 4)).output_shape((2, 8))
     ((5, 8, 8, 1), (5, 64), (4, 4))
     """
+
+    per_sample: ClassVar[bool] = True  # each sample's output depends on that sample alone
 
     shape: tuple[int, ...]
 
