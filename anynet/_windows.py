@@ -50,10 +50,36 @@ def tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int,
     """The forward and backward index tables (NumPy arrays that nobody writes to), cached."""
     ho = (h + pt + pb - kh) // sh + 1
     wo = (w + pl + pr - kw) // sw + 1
-    i = np.arange(ho).reshape(ho, 1, 1, 1)
-    j = np.arange(wo).reshape(1, wo, 1, 1)
-    di = np.arange(kh).reshape(1, 1, kh, 1)
-    dj = np.arange(kw).reshape(1, 1, 1, kw)
+    return _build(h, w, kh, kw, sh, sw, pt, pl, np.arange(ho).reshape(ho, 1), np.arange(wo).reshape(1, wo), ho, wo)
+
+
+@functools.lru_cache(maxsize=256)
+def pooled_tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int, pt: int, pb: int, pl: int, pr: int,
+                  ph: int, pw: int) -> Tables:
+    """The tables of a convolution whose output a ``ph x pw`` max pooling (stride = size)
+    reads next: only the output pixels the pooling reads (rows and columns that do not fill
+    a window are dropped, as the pooling drops them), in the order (window offset ``q``,
+    pooled pixel ``p``): the product ``cols @ W.T`` then gives, per sample, ``ph*pw``
+    contiguous blocks, one per window offset, each the (Hp, Wp, C) image of that offset.
+    ``out_h, out_w`` are the pooled size ``Hp, Wp``. See ``anynet.layers._fused``."""
+    ho = (h + pt + pb - kh) // sh + 1
+    wo = (w + pl + pr - kw) // sw + 1
+    hp, wp = ho // ph, wo // pw
+    a = np.arange(ph).reshape(ph, 1, 1, 1)  # the window offset (a, b), q = a * pw + b
+    b = np.arange(pw).reshape(1, pw, 1, 1)
+    i = np.arange(hp).reshape(1, 1, hp, 1) * ph + a  # the output pixel (i, j) of offset (a, b) ...
+    j = np.arange(wp).reshape(1, 1, 1, wp) * pw + b  # ... in pooled pixel (i // ph, j // pw)
+    return _build(h, w, kh, kw, sh, sw, pt, pl, i, j, hp, wp)
+
+
+def _build(h: int, w: int, kh: int, kw: int, sh: int, sw: int, pt: int, pl: int,
+           i: np.ndarray, j: np.ndarray, out_h: int, out_w: int) -> Tables:
+    """The tables for the output pixels ``(i, j)`` (broadcast against each other, in the
+    order they are to come out), each window's entries in (di, dj) order."""
+    i, j = np.broadcast_arrays(i, j)
+    i, j = i[..., None, None], j[..., None, None]
+    di = np.arange(kh).reshape(kh, 1)
+    dj = np.arange(kw).reshape(1, kw)
     r = i * sh + di - pt
     c = j * sw + dj - pl
     inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
@@ -72,7 +98,7 @@ def tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int,
     back[rank, pixel] = order
     # shared by every caller through the cache, so never written to; not flagged read-only,
     # because torch warns on (and cannot share) read-only NumPy memory
-    return Tables(fwd, back, ho, wo, bool((fwd == h * w).any()), bool((back == n_cols).any()))
+    return Tables(fwd, back, out_h, out_w, bool((fwd == h * w).any()), bool((back == n_cols).any()))
 
 
 def to_device(xp: Any, table: np.ndarray, like: Array) -> Array:

@@ -36,6 +36,7 @@ from ._packing import KEY, Packing
 from ._tree import Params, leaves
 from .backends import Backend
 from .layers import Layer, MaxPool2D, ReLU
+from .layers import _fused as fused
 from .losses import Loss, Regularizer
 
 __all__ = ["Engine", "TrainConfig"]
@@ -127,6 +128,10 @@ class Engine:
         self._plan = tuple((layer, bool(getattr(layer, "stochastic", False)), bool(getattr(layer, "stateful", False)))
                            for layer in self.layers)
         self._order = _execution_order(self.layers)
+        # conv index -> the index of the MaxPool2D run with it as one step (see anynet.layers.fused)
+        self._fused = {i: j for i, j in zip(self._order, self._order[1:])
+                       if fused.can_fuse(self.layers[i], self.layers[j])}
+        self._pooled = frozenset(self._fused.values())
         self.stochastic = any(p[1] for p in self._plan)
         self.stateful = any(p[2] for p in self._plan)
         self._compiled: dict[tuple[Any, ...], Callable] = {}
@@ -145,6 +150,12 @@ class Engine:
         caches: list[Any] = [None] * len(self._plan)
         new_state = list(state)
         for i in self._order:  # 0, 1, 2, ... (see _execution_order)
+            if i in self._pooled:  # run with its convolution
+                continue
+            if i in self._fused:
+                j = self._fused[i]
+                x, caches[i] = fused.forward(self.layers[i], self.layers[j], params[i], x, training=training, xp=xp)
+                continue
             layer, stochastic, stateful = self._plan[i]
             k = _random.fold_in(key, i, xp=xp) if (key is not None and stochastic) else None
             if stateful:
@@ -161,6 +172,12 @@ class Engine:
         grads: Params = [{}] * len(self.layers)
         first = self._order[0] if self._order else 0
         for i in reversed(self._order):
+            if i in self._pooled:  # its convolution's backward covers it
+                continue
+            if i in self._fused:
+                dy, grads[i] = fused.backward(self.layers[i], self.layers[self._fused[i]], params[i], caches[i], dy,
+                                              need_dx=i != first, xp=xp)
+                continue
             dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy, need_dx=i != first, xp=xp)
         return grads
 

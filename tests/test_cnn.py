@@ -137,10 +137,12 @@ def test_relu_before_max_pooling_runs_after_it_with_the_same_numbers(be, pool, d
     model.params = [{k: be.asarray(np.round(to_numpy(v) * 4) / 4, dtype=dtype) for k, v in p.items()}
                     for p in model.params]  # weights on a grid too: equal values stay equal
     dy = be.asarray(rng.standard_normal((5, 2)), dtype=dtype)
-    y, caches = model.forward(model.params, x)
-    grads = model.backward(model.params, caches, dy)
-    written = an.engine.Engine(model.layers, model.backend)
+    reordered, written = (an.engine.Engine(model.layers, model.backend) for _ in range(2))
+    for engine in (reordered, written):  # the reordering alone: no conv and pool run as one step
+        engine._fused, engine._pooled = {}, frozenset()
     written._order = tuple(range(len(stack)))  # the layers exactly in the order given
+    y, caches, _ = reordered.forward(model.params, model.state, x)
+    grads = reordered.backward(model.params, caches, dy)
     y0, caches0, _ = written.forward(model.params, model.state, x)
     grads0 = written.backward(model.params, caches0, dy)
     h = to_numpy(caches0[1])  # the ReLU's output: pooled windows hold ties at 0 and above
@@ -158,3 +160,116 @@ def test_only_a_plain_relu_right_before_max_pooling_moves():
     assert order((L.ReLU(), L.MaxPool2D(2), L.ReLU(), L.AvgPool2D(2))) == (1, 0, 2, 3)
     assert order((L.LeakyReLU(0.1), L.MaxPool2D(2))) == (0, 1)  # not ReLU: stays
     assert order((L.ReLU(), L.ReLU(), L.MaxPool2D(2), L.MaxPool2D(2))) == (0, 2, 1, 3)
+
+
+# ------------------------------------------------------------------ Conv2D and MaxPool2D as one step
+def _fused_case(be, dtype, conv, pool, relu, size, grid, seed=0):
+    """A model conv -> (ReLU) -> pool -> flatten -> linear, its engine as built (fused) and
+    one with the fusion switched off: outputs and gradients of both, on the same inputs."""
+    L = an.layers
+    stack = [conv, *([L.ReLU()] if relu else []), pool, L.Flatten()]
+    shape = an.Sequential(stack, input_shape=(size, size, conv.in_channels)).output_shape
+    stack.append(L.Linear(shape[0], 3))
+    model = an.Sequential(stack, seed=seed, dtype=dtype, input_shape=(size, size, conv.in_channels))
+    rng = np.random.default_rng(seed)
+    if grid:  # values on a coarse grid: every product and sum exact, in any order; ties in every window
+        x = rng.integers(-2, 3, size=(4, size, size, conv.in_channels)) * 0.5
+        model.params = [{k: be.asarray(np.round(to_numpy(v) * 4) / 4, dtype=dtype) for k, v in p.items()}
+                        for p in model.params]
+        dy = rng.integers(-3, 4, size=(4, 3)) * 0.5
+    else:
+        x, dy = rng.standard_normal((4, size, size, conv.in_channels)), rng.standard_normal((4, 3))
+    x, dy = be.asarray(x, dtype=dtype), be.asarray(dy, dtype=dtype)
+    fused = model.engine
+    plain = an.engine.Engine(model.layers, model.backend)
+    plain._fused, plain._pooled = {}, frozenset()
+    out = []
+    for engine in (fused, plain):
+        y, caches, _ = engine.forward(model.params, model.state, x, training=True)
+        grads = engine.backward(model.params, caches, dy)
+        out.append((y, grads))
+    return model, out
+
+
+_GEOMETRIES = [  # conv, pool, image size
+    (lambda L: L.Conv2D(2, 3, 3), lambda L: L.MaxPool2D(2), 10),  # 8x8 -> 4x4
+    (lambda L: L.Conv2D(2, 3, 3), lambda L: L.MaxPool2D(2), 9),  # 7x7: the last row and column dropped
+    (lambda L: L.Conv2D(1, 4, 3, padding="same"), lambda L: L.MaxPool2D(2), 7),  # padding, odd
+    (lambda L: L.Conv2D(2, 3, 2, stride=2, padding=1), lambda L: L.MaxPool2D(3), 11),  # stride, 3x3 pool
+    (lambda L: L.Conv2D(3, 2, (3, 2), bias=False), lambda L: L.MaxPool2D((2, 3)), 9),  # no bias, rectangles
+]
+
+
+@pytest.mark.parametrize("geometry", range(len(_GEOMETRIES)))
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv_and_max_pooling_as_one_step_give_the_layers_numbers(be, geometry, relu):
+    """Values on a grid (exact in any order of sums, ties in every window): outputs and every
+    gradient of the fused step equal the two layers' bit for bit; the tie rule is the same."""
+    L = an.layers
+    conv, pool, size = _GEOMETRIES[geometry]
+    model, ((y, g), (y0, g0)) = _fused_case(be, "float64", conv(L), pool(L), relu, size, grid=True)
+    assert model.engine._fused == {0: 2 if relu else 1}
+    np.testing.assert_array_equal(to_numpy(y), to_numpy(y0))
+    for a, b in zip(g, g0):
+        assert sorted(a) == sorted(b)
+        for k in b:
+            np.testing.assert_array_equal(to_numpy(a[k]), to_numpy(b[k]))
+    assert float(np.abs(to_numpy(g[0]["W"])).sum()) > 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_and_max_pooling_as_one_step_with_the_input_gradient(be, dtype):
+    """Random values, a conv that is not the first layer (its input gradient is computed):
+    equal up to the order of float sums."""
+    L = an.layers
+    stack = [L.Conv2D(1, 2, 1), L.Conv2D(2, 4, 3, padding=1), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
+             L.Linear(4 * 4 * 4, 3)]
+    model = an.Sequential(stack, seed=0, dtype=dtype, input_shape=(9, 9, 1))
+    assert model.engine._fused == {1: 3}
+    rng = np.random.default_rng(1)
+    x, dy = be.asarray(rng.standard_normal((5, 9, 9, 1)), dtype=dtype), be.asarray(rng.standard_normal((5, 3)), dtype=dtype)
+    plain = an.engine.Engine(model.layers, model.backend)
+    plain._fused, plain._pooled = {}, frozenset()
+    res = []
+    for engine in (model.engine, plain):
+        y, caches, _ = engine.forward(model.params, model.state, x, training=True)
+        res.append((y, engine.backward(model.params, caches, dy)))
+    (y, g), (y0, g0) = res
+    assert_close(y, to_numpy(y0), be, dtype=dtype)
+    for a, b in zip(g, g0):
+        for k in b:
+            assert_close(a[k], to_numpy(b[k]), be, dtype=dtype, atol=1e-6 if dtype == "float32" else 1e-13)
+
+
+def test_a_chunked_conv_runs_its_layers_as_they_are(be, monkeypatch):
+    """Above the column-matrix limit the convolution builds its columns in chunks: the fused
+    step then runs the two layers one after the other (same numbers, bit for bit)."""
+    from anynet.layers import conv as conv_module
+
+    L = an.layers
+    monkeypatch.setattr(conv_module, "COLUMN_LIMIT_BYTES", 8 * 9 * 2 * 8 * 8)  # about one sample a chunk
+    model, ((y, g), (y0, g0)) = _fused_case(be, "float64", L.Conv2D(2, 3, 3), L.MaxPool2D(2), True, 10, grid=False)
+    x = be.asarray(np.zeros((4, 10, 10, 2)), dtype="float64")
+    assert model.engine.forward(model.params, model.state, x)[1][0][0] == "layers"  # not fused this time
+    np.testing.assert_array_equal(to_numpy(y), to_numpy(y0))
+    for a, b in zip(g, g0):
+        for k in b:
+            np.testing.assert_array_equal(to_numpy(a[k]), to_numpy(b[k]))
+
+
+def test_which_conv_and_pool_pairs_run_as_one_step():
+    L = an.layers
+
+    def fused(*stack):
+        return an.engine.Engine(tuple(stack), an.backends.get_backend("numpy"))._fused
+
+    class MyConv(L.Conv2D):
+        pass
+
+    assert fused(L.Conv2D(1, 2, 3), L.MaxPool2D(2)) == {0: 1}
+    assert fused(L.Conv2D(1, 2, 3), L.ReLU(), L.MaxPool2D(2)) == {0: 2}  # the ReLU runs after the pool
+    assert fused(L.Conv2D(1, 2, 3), L.LeakyReLU(0.1), L.MaxPool2D(2)) == {}  # not moved: not adjacent
+    assert fused(L.Conv2D(1, 2, 3), L.AvgPool2D(2)) == {}
+    assert fused(L.Conv2D(1, 2, 3), L.MaxPool2D(3, stride=2)) == {}  # overlapping windows
+    assert fused(MyConv(1, 2, 3), L.MaxPool2D(2)) == {}  # a subclass may change either pass
+    assert fused(L.MaxPool2D(2), L.Conv2D(1, 2, 3), L.MaxPool2D(2)) == {1: 2}
