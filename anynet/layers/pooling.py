@@ -23,6 +23,12 @@ on W4's first pooling (64x26x26x32: 20.0 -> 5.9 ms forward and backward on
 NumPy, one thread; PyTorch's max_pool2d 4.0 ms). Overlapping windows
 (stride < pool size) take the gathers.
 
+Inside a model, a ``MaxPool2D`` whose windows tile the image and that follows a
+``Conv2D`` (directly, or behind a ``ReLU``, which the engine runs after the
+pooling) runs together with the convolution as one step, faster still: see
+``anynet.layers._fused``. The layer on its own, as documented here, gives the
+same numbers.
+
 Memory: the window stack of the gather path has ``(k/stride)^2`` times the
 input's size; the tiled path keeps only a view of the input; no chunking is
 needed.
