@@ -718,9 +718,12 @@ def _w4_anynet_maker(backend: Any, w: Any, params, x, t) -> tuple[Callable, Call
 
 
 def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, steps: int = W4_STEPS,
-           out: Any = sys.stdout) -> list[Result]:
+           threads: int | str = "auto", out: Any = sys.stdout) -> list[Result]:
     """W4: anynet on NumPy vs PyTorch CPU eager, anynet on JAX vs a hand-written jax.jit step;
-    every implementation first checked against anynet-numpy after the same 3 steps."""
+    every implementation first checked against anynet-numpy after the same 3 steps.
+
+    ``threads``: the NumPy backend's ``threads=`` of the ``anynet-numpy-tN`` row (default
+    ``"auto"``, every core, as PyTorch; ``anynet bench --threads N`` passes N; none for 1)."""
     x, t, order = _w4_data(steps)
     params = _w4_params()
     makers: list[tuple[str, Callable]] = []
@@ -732,7 +735,7 @@ def run_w4(backends: Sequence[str] = ("numpy", "jax"), *, repeats: int = 5, step
             continue
         label = f"anynet-{name}" + (":gpu" if _on_gpu(be.device) else "")
         makers.append((label, functools.partial(_w4_anynet_maker, be)))
-        threaded = get_backend("numpy", threads="auto") if name == "numpy" and not device else None
+        threaded = get_backend("numpy", threads=threads) if name == "numpy" and not device else None
         if threaded is not None and threaded.threads > 1:  # each step's batch split over every core
             makers.append((f"anynet-numpy-t{threaded.threads}", functools.partial(_w4_anynet_maker, threaded)))
     makers.append(("torch-eager", lambda w, p, x, t: w4_torch(p, x, t)))
@@ -872,7 +875,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="instead: inference, onnxruntime vs predict on NumPy, W1 and W2 (needs the onnx extra: pip install '.[onnx]')")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="limit NumPy's BLAS and PyTorch to N threads: a like-for-like comparison of the NumPy "
-                        "and PyTorch rows per core (JAX keeps its own threads; default: each library's own)")
+                        "and PyTorch rows per core (JAX keeps its own threads; default: each library's own). "
+                        "W4's anynet-numpy-tN row splits its steps over N threads (default: every core)")
     args = p.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
@@ -897,7 +901,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(wl, [b for b in args.backends.split(",") if b], **kw)
     if w4:
         run_w4([b for b in args.backends.split(",") if b],
-               repeats=2 if args.quick else args.repeats, steps=2 if args.quick else W4_STEPS)
+               repeats=2 if args.quick else args.repeats, steps=2 if args.quick else W4_STEPS,
+               threads="auto" if args.threads is None else args.threads)
     return 0
 
 

@@ -235,7 +235,10 @@ backend = sys.argv[1]
 x, t, order = bench._w4_data(3, dtype=np.float64)
 params = bench._w4_params(dtype=np.float64)
 makers = {"anynet-numpy": lambda: bench.w4_anynet("numpy", params, x, t)}
-if backend != "numpy":
+if backend == "numpy":  # the bench's anynet-numpy-t2 row: each step split over two threads
+    from anynet.backends import get_backend
+    makers["anynet-numpy-t2"] = lambda: bench.w4_anynet(get_backend("numpy", threads=2), params, x, t)
+else:
     makers[f"anynet-{backend}"] = lambda: bench.w4_anynet(backend, params, x, t)
 if importlib.util.find_spec("torch"):
     makers["torch-eager"] = lambda: bench.w4_torch(params, x, t)
