@@ -53,12 +53,17 @@ def key_from_seed(seed: int, *, xp: Any, device: Any = None) -> Any:
     return mix(xp.asarray([_wrap(seed * 0x2545F491 + 1)], dtype=xp.int32, device=device))
 
 
-def uniform(key: Any, shape: tuple[int, ...], dtype: Any, *, xp: Any) -> Any:
-    """Uniform floats in [0, 1) with 24 random bits, a pure function of ``key`` and the shape."""
+def uniform(key: Any, shape: tuple[int, ...], dtype: Any, *, xp: Any, offset: int = 0) -> Any:
+    """Uniform floats in [0, 1) with 24 random bits, a pure function of ``key`` and the shape.
+
+    Element ``i`` (in row-major order) gets the number of index ``offset + i``: the rows
+    ``s:e`` of a batch, drawn with ``offset = s * row_size``, get exactly the numbers of
+    those rows of the whole batch (a step split over threads draws the same masks).
+    """
     n = 1
     for s in shape:
         n *= int(s)
-    idx = xp.arange(n, dtype=xp.int32, device=device_of(key))
+    idx = xp.arange(offset, offset + n, dtype=xp.int32, device=device_of(key))
     bits = mix(mix(idx) ^ key)
     u = xp.astype(_shr(bits, 8), dtype) * (1.0 / (1 << 24))
     return xp.reshape(u, shape)

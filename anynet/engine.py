@@ -128,7 +128,7 @@ class Engine:
         self._plan = tuple((layer, bool(getattr(layer, "stochastic", False)), bool(getattr(layer, "stateful", False)))
                            for layer in self.layers)
         self._order = _execution_order(self.layers)
-        # conv index -> the index of the MaxPool2D run with it as one step (see anynet.layers.fused)
+        # conv index -> the index of the MaxPool2D run with it as one step (see anynet.layers._fused)
         self._fused = {i: j for i, j in zip(self._order, self._order[1:])
                        if fused.can_fuse(self.layers[i], self.layers[j])}
         self._pooled = frozenset(self._fused.values())
@@ -141,10 +141,12 @@ class Engine:
 
     # ------------------------------------------------------------------ the pure core
     def forward(self, params: Params, state: State, x: Array, /, *, training: bool = False,
-                key: Array | None = None, xp: Any = None) -> tuple[Array, list[Any], State]:
+                key: Array | None = None, xp: Any = None, first_row: int = 0) -> tuple[Array, list[Any], State]:
         """``(y, caches, new_state)``: every layer in turn, each keeping its cache.
 
         ``key`` feeds stochastic layers in training; layer ``i`` gets ``fold_in(key, i)``.
+        ``first_row`` (a step split over threads): the row of the whole batch that ``x``'s
+        first row is, passed on to stochastic layers (``takes_first_row``).
         """
         xp = xp if xp is not None else self.backend.xp
         caches: list[Any] = [None] * len(self._plan)
@@ -160,6 +162,8 @@ class Engine:
             k = _random.fold_in(key, i, xp=xp) if (key is not None and stochastic) else None
             if stateful:
                 x, cache, new_state[i] = layer.forward(params[i], x, training=training, key=k, xp=xp, state=state[i])
+            elif first_row and k is not None:
+                x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp, first_row=first_row)
             else:
                 x, cache = layer.forward(params[i], x, training=training, key=k, xp=xp)
             caches[i] = cache
@@ -189,7 +193,7 @@ class Engine:
         shards = self._shards(x.shape[0], loss)
         if shards:
             value, grads, y = self._split_value_and_grads(params, state, x, t, shards, loss=loss,
-                                                          training=training, xp=xp)
+                                                          training=training, key=key, xp=xp)
         else:
             y, caches, state = self.forward(params, state, x, training=training, key=key, xp=xp)
             value, dy = loss.value_and_grad(y, t, xp=xp)
@@ -204,11 +208,13 @@ class Engine:
     def _shards(self, n: Any, loss: Loss) -> list[tuple[int, int]]:
         """The batch's pieces for a backend that splits a step over threads (``threads > 1``):
         contiguous ranges of rows, as even as can be; ``[]`` to run it whole (one thread, a
-        batch smaller than two rows per thread, layers that draw random numbers, or a layer
-        or loss not known to treat each sample on its own (``per_sample``): the split step
-        would then differ from the whole one)."""
+        batch smaller than two rows per thread, a layer that draws random numbers but not
+        for a slice of the batch (``takes_first_row``), or a layer or loss not known to treat
+        each sample on its own (``per_sample``): the split step would then differ from the
+        whole one)."""
         k = self.backend.threads
-        if k < 2 or not isinstance(n, int) or n < 2 * k or self.stateful or self.stochastic \
+        if k < 2 or not isinstance(n, int) or n < 2 * k or self.stateful \
+                or not all(layer.takes_first_row for layer, stochastic, _ in self._plan if stochastic) \
                 or getattr(loss, "per_sample", None) is not True \
                 or not all(layer.per_sample is True for layer in self.layers):
             return []
@@ -216,7 +222,7 @@ class Engine:
 
     def _split_value_and_grads(self, params: Params, state: State, x: Array, t: Array,
                                shards: list[tuple[int, int]], *, loss: Loss, training: bool,
-                               xp: Any) -> tuple[Array, Params, Array]:
+                               key: Array | None, xp: Any) -> tuple[Array, Params, Array]:
         """value_and_grads of the whole batch from its pieces, each in its own thread.
 
         A loss is a mean over the batch: the piece of ``m`` of ``n`` rows has value
@@ -229,7 +235,7 @@ class Engine:
 
         def piece(rows: tuple[int, int]) -> tuple[Array, Params, Array]:
             s, e = rows
-            y, caches, _ = self.forward(params, state, x[s:e, ...], training=training, xp=xp)
+            y, caches, _ = self.forward(params, state, x[s:e, ...], training=training, key=key, xp=xp, first_row=s)
             value, dy = loss.value_and_grad(y, t[s:e, ...], xp=xp)
             share = (e - s) / n
             return value * share, self.backward(params, caches, dy * share, xp=xp), y

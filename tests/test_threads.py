@@ -111,14 +111,14 @@ def test_a_batch_too_small_to_split_runs_whole(be, counted):
     assert _max_rel(whole, split) == 0.0
 
 
-@pytest.mark.parametrize("what", ["batchnorm", "dropout", "mixing", "unknown layer", "unknown loss"])
+@pytest.mark.parametrize("what", ["batchnorm", "own dropout", "mixing", "unknown layer", "unknown loss"])
 def test_steps_that_a_split_would_change_run_whole(be, counted, what):
-    """BatchNorm's batch statistics, Dropout's masks (drawn for the whole batch), a layer
-    that mixes samples (per_sample = False) and a layer or loss of your own that does not
-    say (per_sample None): the split step would or might differ, so it runs whole and gives
-    the one-thread numbers bit for bit."""
+    """BatchNorm's batch statistics, a stochastic layer that cannot draw a slice of the batch's
+    numbers (no takes_first_row), a layer that mixes samples (per_sample = False) and a layer
+    or loss of your own that does not say (per_sample None): the split step would or might
+    differ, so it runs whole and gives the one-thread numbers bit for bit."""
     tb, calls = counted(be)
-    extra = {"batchnorm": L.BatchNorm(16), "dropout": L.Dropout(0.3), "mixing": _BatchCentre(),
+    extra = {"batchnorm": L.BatchNorm(16), "own dropout": _OwnDropout(0.3), "mixing": _BatchCentre(),
              "unknown layer": _Scale(), "unknown loss": L.ReLU()}[what]
     stack = [L.Linear(5, 16), extra, L.ReLU(), L.Linear(16, 3)]
     loss = _OwnCrossEntropy() if what == "unknown loss" else "softmax_cross_entropy"
@@ -127,6 +127,33 @@ def test_steps_that_a_split_would_change_run_whole(be, counted, what):
     split, _ = _fit(stack, tb, x, t, "float64", loss=loss)
     assert calls == []
     assert _max_rel(whole, split) == 0.0
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_dropout_steps_split_with_the_whole_batch_masks(be, counted, dtype, tol):
+    """Dropout draws, for each piece, its rows of the whole batch's mask (first_row): the split
+    step drops the same units and equals the whole one."""
+    tb, calls = counted(be)
+    stack = [L.Linear(5, 16), L.ReLU(), L.Dropout(0.4), L.Linear(16, 8), L.Dropout(0.2), L.Linear(8, 3)]
+    x, t = _data("mlp")
+    whole, h1 = _fit(stack, be, x, t, dtype)
+    split, h2 = _fit(stack, tb, x, t, dtype)
+    assert calls == [2] * 9
+    assert _max_rel(whole, split) <= tol
+    np.testing.assert_allclose(h2.history["loss"], h1.history["loss"], rtol=tol)
+
+
+def test_a_slice_of_rows_draws_its_rows_of_the_whole_mask(be):
+    """Bit for bit, on every backend: rows s:e drawn with first_row=s are rows s:e of the whole."""
+    xp = be.xp
+    drop = L.Dropout(0.5)
+    key = an.random.key(3, backend=be)
+    x = be.asarray(np.ones((7, 3, 4)), dtype="float32")
+    whole, _ = drop.forward({}, x, training=True, key=key, xp=xp)
+    for s, e in [(0, 3), (3, 7), (2, 5)]:
+        part, _ = drop.forward({}, x[s:e, ...], training=True, key=key, xp=xp, first_row=s)
+        np.testing.assert_array_equal(to_numpy(part), to_numpy(whole)[s:e])
+    assert 0.2 < float(np.mean(to_numpy(whole) == 0)) < 0.8
 
 
 def test_own_layers_and_losses_that_say_per_sample_are_split(be, counted):
@@ -184,6 +211,12 @@ class _OwnCrossEntropyPerSample(an.losses.SoftmaxCrossEntropy):
 
 
 _OwnCrossEntropy.PerSample = _OwnCrossEntropyPerSample
+
+
+class _OwnDropout(L.Dropout):
+    """Dropout as a stochastic layer of your own would be: no first_row, so steps run whole."""
+
+    takes_first_row = False
 
 
 class _BatchCentre(L.Layer):

@@ -26,13 +26,14 @@ class NumpyBackend(Backend):
     (NumPy releases the GIL inside its loops), each thread's BLAS on one core, and
     sums the pieces' gradients: the same step up to float rounding (the gradient
     sums are added in another order), all cores busy. It pays where element-wise
-    work is a large part of the step (convnets: W4's step 18.8 -> ~13 ms on two
-    cores, see BENCHMARKS.md) and costs a few tens of microseconds per step
-    (small MLPs: leave it at 1). Steps of models with layers whose samples depend on
-    each other (BatchNorm's batch statistics) or that draw random numbers (Dropout)
-    run whole, as with ``threads=1``, so that they equal the one-thread step; so do
-    those with a layer or loss of your own until it says ``per_sample = True`` (see
-    :class:`anynet.layers.Layer`).
+    work is a large part of the step (convnets: W4's step 14.7 -> 11.1 ms on two
+    cores, see BENCHMARKS.md) and costs about 90 microseconds per step (small MLPs:
+    leave it at 1). Dropout draws, for each piece, its rows of the whole batch's mask,
+    so its steps split too. Steps of models with a layer whose samples depend on each
+    other (BatchNorm's batch statistics) run whole, as with ``threads=1``, so that they
+    equal the one-thread step; so do those with a layer or loss of your own until it
+    says ``per_sample = True`` (and, if it draws random numbers, ``takes_first_row``;
+    see :class:`anynet.layers.Layer`).
 
     >>> import anynet as an
     >>> an.backends.get_backend("numpy", threads=2)

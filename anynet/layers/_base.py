@@ -54,6 +54,11 @@ class Layer:
         Parameter names that weight penalties (L1/L2) apply to (weights, not biases).
     stochastic : bool
         True when ``forward`` needs a ``key`` in training (dropout).
+    takes_first_row : bool
+        For a stochastic layer: ``forward`` also takes ``first_row=`` (an int), the row of
+        the whole batch that its input's first row is, and draws for its rows what the
+        whole batch would (Dropout does). Only then may the NumPy backend's ``threads=``
+        split the steps of a model with that layer.
     stateful : bool
         True when the layer has state that is not trained (see above).
     per_sample : bool or None
@@ -78,6 +83,7 @@ class Layer:
 
     regularized: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
+    takes_first_row: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
     per_sample: ClassVar[bool | None] = None
 
