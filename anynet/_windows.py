@@ -61,7 +61,7 @@ def pooled_tables(h: int, w: int, kh: int, kw: int, sh: int, sw: int, pt: int, p
     a window are dropped, as the pooling drops them), in the order (window offset ``q``,
     pooled pixel ``p``): the product ``cols @ W.T`` then gives, per sample, ``ph*pw``
     contiguous blocks, one per window offset, each the (Hp, Wp, C) image of that offset.
-    ``out_h, out_w`` are the pooled size ``Hp, Wp``. See ``anynet.layers._fused``."""
+    ``out_h, out_w`` are the pooled size ``Hp, Wp``. See ``Conv2D.forward_pooled``."""
     ho = (h + pt + pb - kh) // sh + 1
     wo = (w + pl + pr - kw) // sw + 1
     hp, wp = ho // ph, wo // pw

@@ -35,8 +35,7 @@ from . import _inplace, _random
 from ._packing import KEY, Packing
 from ._tree import Params, leaves
 from .backends import Backend
-from .layers import Layer, MaxPool2D, ReLU
-from .layers import _fused as fused
+from .layers import Conv2D, Layer, MaxPool2D, ReLU
 from .losses import Loss, Regularizer
 
 __all__ = ["Engine", "TrainConfig"]
@@ -128,12 +127,16 @@ class Engine:
         self._plan = tuple((layer, bool(getattr(layer, "stochastic", False)), bool(getattr(layer, "stateful", False)))
                            for layer in self.layers)
         self._order = _execution_order(self.layers)
-        # conv index -> the index of the MaxPool2D run with it as one step (see anynet.layers._fused)
+        # conv index -> the index of the MaxPool2D run with it as one step (Conv2D.forward_pooled)
         self._fused = {i: j for i, j in zip(self._order, self._order[1:])
-                       if fused.can_fuse(self.layers[i], self.layers[j])}
+                       if isinstance(self.layers[i], Conv2D) and self.layers[i].pools_with(self.layers[j])}
         self._pooled = frozenset(self._fused.values())
         self.stochastic = any(p[1] for p in self._plan)
         self.stateful = any(p[2] for p in self._plan)
+        # whether a step may be split over threads as far as the layers go (see _shards): each
+        # treats its samples alone, none keeps state, every stochastic one draws a slice's numbers
+        self._splittable = (not self.stateful and all(layer.per_sample is True for layer in self.layers)
+                            and all(layer.takes_first_row for layer, stochastic, _ in self._plan if stochastic))
         self._compiled: dict[tuple[Any, ...], Callable] = {}
 
     def __repr__(self) -> str:
@@ -156,7 +159,7 @@ class Engine:
                 continue
             if i in self._fused:
                 j = self._fused[i]
-                x, caches[i] = fused.forward(self.layers[i], self.layers[j], params[i], x, training=training, xp=xp)
+                x, caches[i] = self.layers[i].forward_pooled(self.layers[j], params[i], x, training=training, xp=xp)
                 continue
             layer, stochastic, stateful = self._plan[i]
             k = _random.fold_in(key, i, xp=xp) if (key is not None and stochastic) else None
@@ -179,8 +182,8 @@ class Engine:
             if i in self._pooled:  # its convolution's backward covers it
                 continue
             if i in self._fused:
-                dy, grads[i] = fused.backward(self.layers[i], self.layers[self._fused[i]], params[i], caches[i], dy,
-                                              need_dx=i != first, xp=xp)
+                dy, grads[i] = self.layers[i].backward_pooled(self.layers[self._fused[i]], params[i], caches[i], dy,
+                                                              need_dx=i != first, xp=xp)
                 continue
             dy, grads[i] = self.layers[i].backward(params[i], caches[i], dy, need_dx=i != first, xp=xp)
         return grads
@@ -213,10 +216,8 @@ class Engine:
         each sample on its own (``per_sample``): the split step would then differ from the
         whole one)."""
         k = self.backend.threads
-        if k < 2 or not isinstance(n, int) or n < 2 * k or self.stateful \
-                or not all(layer.takes_first_row for layer, stochastic, _ in self._plan if stochastic) \
-                or getattr(loss, "per_sample", None) is not True \
-                or not all(layer.per_sample is True for layer in self.layers):
+        if k < 2 or not self._splittable or not isinstance(n, int) or n < 2 * k \
+                or getattr(loss, "per_sample", None) is not True:
             return []
         return [(i * n // k, (i + 1) * n // k) for i in range(k)]
 

@@ -26,9 +26,8 @@ def cached(name: str, device: str | int | None, devices: Any = None, threads: An
     """The Backend ``name`` on ``device`` (a name, an index or ``None``) or over ``devices``
     (``"all"``, a count, or a list of names or indices), with ``threads`` (NumPy), made once."""
     spec = devices if not isinstance(devices, list) else tuple(devices)
-    one = threads is None or (type(threads) is int and threads == 1)  # the default: one key for both
     key = (name, "" if device is None else f"{type(device).__name__}:{device}", repr(spec),
-           "" if one else repr(threads))
+           "" if _one_thread(threads) else repr(threads))
     be = CACHE.get(key)
     if be is None:
         be = CACHE[key] = make(name, device, devices, threads)
@@ -41,12 +40,17 @@ def make(name: str, device: Any, devices: Any = None, threads: Any = None) -> Ba
     cls, kw = REGISTRY[name], {}
     if devices is not None:
         kw["devices"] = devices
-    if not (threads is None or (type(threads) is int and threads == 1)):
+    if not _one_thread(threads):
         if not cls.takes_threads:
             raise BackendError(f"backend {name!r}: threads={threads!r} (a training step split over CPU threads) "
                                "is for backend 'numpy'; this library spreads its own work over the cores")
         kw["threads"] = threads
     return cls(device, **kw)
+
+
+def _one_thread(threads: Any) -> bool:
+    """``threads`` asks for the default, one thread (``None`` or the int 1, not ``True``)."""
+    return threads is None or (type(threads) is int and threads == 1)
 
 
 def owner(a: Any) -> type[Backend] | None:
