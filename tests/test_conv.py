@@ -488,6 +488,20 @@ def test_a_small_cnn_in_sequential_has_correct_gradients(be):
     assert err < 1e-7
 
 
+def test_a_cnn_whose_conv_and_pool_run_as_one_step_has_correct_gradients(be):
+    """Conv2D -> MaxPool2D pairs, which the engine runs as one step (an odd size: the dropped
+    row and column; padding and stride in the second), by finite differences. (With a ReLU
+    between them, central differences straddle its kink on zeros; that pairing is proven
+    equal to the layers as written, bit for bit, in tests/test_cnn.py.)"""
+    stack = [L.Reshape((7, 7, 1)), L.Conv2D(1, 2, 2), L.MaxPool2D(2),
+             L.Conv2D(2, 3, 3, stride=2, padding=1), L.MaxPool2D(2), L.Flatten(), L.Linear(3, 4)]
+    model = an.Sequential(stack, seed=0, dtype="float64", backend=be)
+    assert len(model.engine._fused) == 2  # both pairs really run as one step
+    x = np.random.default_rng(19).normal(size=(3, 49))
+    err = an.gradcheck(model, x, np.asarray([0, 3, 1]), loss=an.losses.SoftmaxCrossEntropy())
+    assert err < 1e-7
+
+
 # ------------------------------------------------------------------ bad input
 
 
